@@ -1,0 +1,28 @@
+"""bbo: online black-box optimization with diffusion generators.
+
+>>> from bbo import RandomOptimizer
+>>> from oracles import get_oracle
+>>> oracle = get_oracle("pmo/qed")
+>>> opt = RandomOptimizer(batch_size=8, seed=0, storage="runs/demo.db")
+>>> while opt.n_told < 32:
+...     xs = opt.ask()
+...     opt.tell(xs, oracle(xs))
+>>> opt.best(3)
+"""
+
+from bbo.optimizer import FailedTrialWarning, Optimizer, load_optimizer
+from bbo.optimizers import OPTIMIZERS, RandomOptimizer
+from bbo.study import Trial, TrialSource, TrialState
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "OPTIMIZERS",
+    "FailedTrialWarning",
+    "Optimizer",
+    "RandomOptimizer",
+    "Trial",
+    "TrialSource",
+    "TrialState",
+    "load_optimizer",
+]

@@ -1,0 +1,230 @@
+"""Trials and the append-only trial journal.
+
+Every asked object becomes a RUNNING trial; ``tell`` turns it COMPLETE or FAIL. The journal is
+an SQLite database in WAL mode with ``synchronous=FULL``: a transaction that has returned is on
+disk, so a process killed at any point loses nothing that was told.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+SCHEMA_VERSION = 1
+
+
+class TrialState(str, Enum):
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    FAIL = "FAIL"
+
+
+class TrialSource(str, Enum):
+    ASKED = "asked"  # proposed by the optimizer
+    EXTERNAL = "external"  # told without being asked (warm start)
+
+
+@dataclass
+class Trial:
+    number: int
+    object: Any
+    key: str
+    state: TrialState
+    source: TrialSource
+    round: int
+    optimizer: str
+    created: float
+    value: float | None = None
+    completed: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrialUpdate:
+    """What ``tell`` writes for one trial: an existing RUNNING one (``number``) or a new external one."""
+
+    number: int | None
+    object_json: Any
+    key: str
+    value: float | None
+    state: TrialState
+    round: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+_CREATE = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trials (
+    number    INTEGER PRIMARY KEY,
+    object    TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    state     TEXT NOT NULL,
+    source    TEXT NOT NULL,
+    round     INTEGER NOT NULL,
+    optimizer TEXT NOT NULL,
+    created   REAL NOT NULL,
+    value     REAL,
+    completed REAL,
+    metadata  TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS trials_state ON trials(state);
+"""
+
+
+class Journal:
+    """The SQLite trial journal. ``path=None`` keeps it in memory (nothing persists)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = None if path is None else Path(path)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            ":memory:" if self.path is None else str(self.path), check_same_thread=False, isolation_level=None
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_CREATE)
+        version = self.get_meta("schema_version")
+        if version is None:
+            self.set_meta("schema_version", SCHEMA_VERSION)
+        elif version != SCHEMA_VERSION:
+            raise ValueError(f"{self.path}: journal schema {version} is not supported (expected {SCHEMA_VERSION})")
+
+    # ---------------------------------------------------------------------------------- meta
+    def get_meta(self, name: str, default: Any = None) -> Any:
+        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set_meta(self, name: str, value: Any) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO meta(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                (name, json.dumps(value)),
+            )
+
+    # -------------------------------------------------------------------------------- trials
+    def add_running(
+        self, objects_json: Sequence[Any], keys: Sequence[str], round: int, optimizer: str,
+        metadata: Sequence[dict[str, Any]] | None = None,
+    ) -> list[int]:
+        """Record asked objects as RUNNING trials in one transaction; returns their numbers."""
+        now = time.time()
+        metadata = metadata or [{}] * len(objects_json)
+        with self._lock, self._transaction() as db:
+            start = db.execute("SELECT COALESCE(MAX(number), -1) + 1 FROM trials").fetchone()[0]
+            rows = [
+                (start + i, json.dumps(o), k, TrialState.RUNNING.value, TrialSource.ASKED.value, round, optimizer,
+                 now, json.dumps(m))
+                for i, (o, k, m) in enumerate(zip(objects_json, keys, metadata))
+            ]
+            db.executemany(
+                "INSERT INTO trials(number, object, key, state, source, round, optimizer, created, metadata) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return [r[0] for r in rows]
+
+    def finish(self, updates: Sequence[TrialUpdate], optimizer: str) -> list[int]:
+        """Write a whole ``tell`` in one transaction: all of it is on disk on return, or none of it."""
+        now = time.time()
+        numbers: list[int] = []
+        with self._lock, self._transaction() as db:
+            next_number = db.execute("SELECT COALESCE(MAX(number), -1) + 1 FROM trials").fetchone()[0]
+            for u in updates:
+                if u.number is None:
+                    db.execute(
+                        "INSERT INTO trials(number, object, key, state, source, round, optimizer, created, value, "
+                        "completed, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (next_number, json.dumps(u.object_json), u.key, u.state.value, TrialSource.EXTERNAL.value,
+                         u.round, optimizer, now, u.value, now, json.dumps(u.metadata)),
+                    )
+                    numbers.append(next_number)
+                    next_number += 1
+                else:
+                    merged = {**self._metadata(u.number), **u.metadata}
+                    cur = db.execute(
+                        "UPDATE trials SET state = ?, value = ?, completed = ?, metadata = ? "
+                        "WHERE number = ? AND state = ?",
+                        (u.state.value, u.value, now, json.dumps(merged), u.number, TrialState.RUNNING.value),
+                    )
+                    if cur.rowcount != 1:
+                        raise RuntimeError(f"trial {u.number} is not RUNNING; the journal was changed concurrently")
+                    numbers.append(u.number)
+        return numbers
+
+    def trials(self, states: Iterable[TrialState] | None = None) -> list[Trial]:
+        query = "SELECT number, object, key, state, source, round, optimizer, created, value, completed, metadata FROM trials"
+        args: tuple = ()
+        if states is not None:
+            states = [TrialState(s).value for s in states]
+            query += f" WHERE state IN ({','.join('?' * len(states))})"
+            args = tuple(states)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY number", args).fetchall()
+        return [
+            Trial(number=r[0], object=json.loads(r[1]), key=r[2], state=TrialState(r[3]), source=TrialSource(r[4]),
+                  round=r[5], optimizer=r[6], created=r[7], value=r[8], completed=r[9], metadata=json.loads(r[10]))
+            for r in rows
+        ]
+
+    def count(self, *states: TrialState) -> int:
+        query = "SELECT COUNT(*) FROM trials"
+        if states:
+            query += f" WHERE state IN ({','.join('?' * len(states))})"
+        with self._lock:
+            return self._db.execute(query, tuple(s.value for s in states)).fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _metadata(self, number: int) -> dict[str, Any]:
+        row = self._db.execute("SELECT metadata FROM trials WHERE number = ?", (number,)).fetchone()
+        return {} if row is None else json.loads(row[0])
+
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.db.execute("BEGIN IMMEDIATE")
+            return self.db
+
+        def __exit__(self, exc_type, exc, tb) -> None:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+    def _transaction(self) -> _Tx:
+        return Journal._Tx(self._db)
+
+
+def trials_dataframe(trials: Sequence[Trial], domain_from_json=None) -> pd.DataFrame:
+    """One row per trial, as Optuna's ``trials_dataframe``; metadata keys become ``meta_<key>`` columns."""
+    rows = []
+    for t in trials:
+        row = {
+            "number": t.number,
+            "object": domain_from_json(t.object) if domain_from_json else t.object,
+            "key": t.key,
+            "value": math.nan if t.value is None else t.value,
+            "state": t.state.value,
+            "source": t.source.value,
+            "round": t.round,
+            "optimizer": t.optimizer,
+            "created": pd.to_datetime(t.created, unit="s"),
+            "completed": pd.NaT if t.completed is None else pd.to_datetime(t.completed, unit="s"),
+        }
+        row.update({f"meta_{k}": v for k, v in t.metadata.items()})
+        rows.append(row)
+    columns = ["number", "object", "key", "value", "state", "source", "round", "optimizer", "created", "completed"]
+    return pd.DataFrame(rows, columns=None if rows else columns)
