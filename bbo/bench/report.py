@@ -1,0 +1,214 @@
+"""Summaries, tables and plots of benchmark runs, rebuilt from their journals alone.
+
+A run directory holds one journal per (task, optimizer, seed) under
+``<task>/<optimizer>/seed<k>/journal.db``; everything here is derived from those files, so
+``bbo report`` can regenerate the figures of an interrupted or finished run at any time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bbo.bench import metrics
+from bbo.study import Journal, Trial, TrialState, trials_dataframe
+
+TOPK = (1, 10, 100)
+
+
+@dataclass
+class RunRecord:
+    """One (task, optimizer, seed) run: its settings and its oracle calls in call order."""
+
+    run_dir: Path
+    info: dict[str, Any]
+    trials: list[Trial]
+    keys: list[str]  # unique oracle calls, in call order
+    objects: list[Any]
+    values: list[float]  # maximize orientation; NaN for a failed call
+
+    @property
+    def budget(self) -> int:
+        return int(self.info["budget"])
+
+    @property
+    def sign(self) -> float:
+        return -1.0 if self.info.get("direction") == "minimize" else 1.0
+
+
+def load_run(run_dir: str | Path) -> RunRecord:
+    run_dir = Path(run_dir)
+    journal = Journal(run_dir / "journal.db")
+    try:
+        info = journal.get_meta("run")
+        if info is None:
+            raise ValueError(f"{run_dir}: the journal has no run record (was it written by `bbo run`?)")
+        info = {**info, "wall_time_s": journal.get_meta("wall_time_s", 0.0)}
+        trials = journal.trials()
+    finally:
+        journal.close()
+    sign = -1.0 if info.get("direction") == "minimize" else 1.0
+    told = sorted((t for t in trials if t.state is not TrialState.RUNNING), key=lambda t: (t.completed, t.number))
+    seen: set[str] = set()
+    keys, objects, values = [], [], []
+    for t in told:
+        if t.key in seen:
+            continue
+        seen.add(t.key)
+        keys.append(t.key)
+        objects.append(t.object)
+        values.append(math.nan if t.value is None else sign * t.value)
+    return RunRecord(run_dir, info, trials, keys, objects, values)
+
+
+def find_runs(out_dir: str | Path) -> list[Path]:
+    return sorted(p.parent for p in Path(out_dir).glob("**/journal.db"))
+
+
+def summarize(run: RunRecord, with_naturalness: bool = True) -> dict[str, Any]:
+    """The run's figures: PMO top-k AUC and means, and for molecules diversity and naturalness of
+    the top 100 (values are in the maximize orientation)."""
+    info = run.info
+    out: dict[str, Any] = {
+        "task": info["task"], "optimizer": info["optimizer"], "seed": info["seed"], "budget": run.budget,
+        "calls": len(run.values), "failed": int(sum(math.isnan(v) for v in run.values)),
+        "wall_time_s": round(float(info.get("wall_time_s", 0.0)), 2),
+    }
+    for k in TOPK:
+        out[f"top{k}_auc"] = metrics.topk_auc(run.values, k, budget=run.budget)
+    for k in TOPK:
+        out[f"top{k}_mean"] = metrics.topk_mean(run.values, k)
+    if with_naturalness and info.get("domain") == "molecule":
+        order = np.argsort([math.inf if math.isnan(v) else -v for v in run.values], kind="stable")  # best first
+        top100 = [run.objects[i] for i in order[:100] if not math.isnan(run.values[i])]
+        asked = [t.object for t in run.trials if t.source.value == "asked"]
+        out["diversity_top100"] = metrics.internal_diversity(top100)
+        out["sa_top100"] = metrics.mean_sa(top100)
+        out["novelty_top100"] = metrics.novelty(top100, _moses_train())
+        out["uniqueness"] = metrics.uniqueness(asked) if asked else math.nan
+    return out
+
+
+def _moses_train() -> frozenset[str]:
+    from bbo.data import moses_smiles
+
+    global _TRAIN
+    if _TRAIN is None:
+        _TRAIN = frozenset(moses_smiles("train"))
+    return _TRAIN
+
+
+_TRAIN: frozenset[str] | None = None
+
+
+def curves(run: RunRecord) -> pd.DataFrame:
+    """Best-so-far and top-10 mean after each oracle call."""
+    calls = np.arange(1, len(run.values) + 1)
+    return pd.DataFrame(
+        {"calls": calls, "best": metrics.topk_curve(run.values, 1), "top10_mean": metrics.topk_curve(run.values, 10)}
+    )
+
+
+# --------------------------------------------------------------------------------------- writing
+
+
+def write_run_outputs(run_dir: str | Path) -> dict[str, Any]:
+    """history.csv, summary.json and best_so_far.png for one run; returns the summary."""
+    run = load_run(run_dir)
+    history = trials_dataframe(run.trials)
+    history.to_csv(run.run_dir / "history.csv", index=False)
+    summary = summarize(run)
+    (run.run_dir / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
+    plot_runs([run], run.run_dir / "best_so_far.png", title=f"{run.info['task']} · {run.info['optimizer']}")
+    return summary
+
+
+def write_report(out_dir: str | Path, table: str = "summary", plot: str = "best_so_far") -> pd.DataFrame:
+    """Summaries of every run under ``out_dir``: ``runs.csv`` (one row per run), ``<table>.csv``
+    (mean and std over seeds per task and optimizer) and ``<plot>.png`` (best so far and top-10
+    mean against oracle calls, a band over seeds)."""
+    out_dir = Path(out_dir)
+    runs = [load_run(d) for d in find_runs(out_dir)]
+    if not runs:
+        raise FileNotFoundError(f"no runs (journal.db files) under {out_dir}")
+    rows = []
+    for run in runs:
+        summary_file = run.run_dir / "summary.json"
+        rows.append(json.loads(summary_file.read_text()) if summary_file.exists() else summarize(run))
+    per_run = pd.DataFrame(rows)
+    per_run.to_csv(out_dir / "runs.csv", index=False)
+    summary = aggregate(per_run)
+    summary.to_csv(out_dir / f"{table}.csv", index=False)
+    plot_runs(runs, out_dir / f"{plot}.png")
+    return summary
+
+
+def aggregate(per_run: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over seeds for each (task, optimizer)."""
+    numeric = [c for c in per_run.columns if c not in ("task", "optimizer", "seed") and
+               pd.api.types.is_numeric_dtype(per_run[c])]
+    grouped = per_run.groupby(["task", "optimizer"], sort=False)
+    mean = grouped[numeric].mean()
+    std = grouped[numeric].std(ddof=0)
+    table = mean.copy()
+    for c in numeric:
+        table[f"{c}_std"] = std[c]
+    table.insert(0, "seeds", grouped.size())
+    return table.reset_index()
+
+
+def plot_runs(runs: list[RunRecord], path: Path, title: str | None = None) -> None:
+    """Best-so-far and top-10 mean against oracle calls: one panel pair per task, one colour per
+    optimizer, the mean over seeds as a line and min..max over seeds as a band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(dict.fromkeys(r.info["task"] for r in runs))
+    fig, axes = plt.subplots(len(tasks), 2, figsize=(10, 3.4 * len(tasks)), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    optimizers = list(dict.fromkeys(r.info["optimizer"] for r in runs))
+    for row, task in enumerate(tasks):
+        for col, (column, label) in enumerate((("best", "best so far"), ("top10_mean", "top-10 mean"))):
+            ax = axes[row, col]
+            for j, opt in enumerate(optimizers):
+                group = [r for r in runs if r.info["task"] == task and r.info["optimizer"] == opt]
+                if not group:
+                    continue
+                budget = max(r.budget for r in group)
+                grid = np.arange(1, budget + 1)
+                ys = np.vstack([_on_grid(curves(r)[column].to_numpy(), budget) for r in group])
+                color = colors[j % len(colors)]
+                ax.plot(grid, np.nanmean(ys, axis=0), color=color, label=f"{opt} ({len(group)} seed{'s' * (len(group) > 1)})")
+                if len(group) > 1:
+                    ax.fill_between(grid, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), color=color, alpha=0.2)
+            ax.set_xlabel("oracle calls")
+            ax.set_ylabel(label)
+            ax.set_title(f"{task}: {label}" if title is None else f"{title}: {label}", fontsize=10)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _on_grid(curve: np.ndarray, budget: int) -> np.ndarray:
+    """A per-call curve extended at its last value to the budget (runs that stopped early)."""
+    out = np.full(budget, np.nan)
+    n = min(len(curve), budget)
+    out[:n] = curve[:n]
+    if 0 < n < budget:
+        out[n:] = curve[n - 1]
+    return out
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and math.isnan(v) else (v.item() if hasattr(v, "item") else v))
+            for k, v in d.items()}

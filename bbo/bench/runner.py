@@ -1,0 +1,182 @@
+"""Drive optimizers against oracles on a budget, one journal per (task, optimizer, seed).
+
+The loop is the ask/tell contract plus the PMO budget rule: a repeated object is answered from
+the oracle cache and not charged. Every result is told (and so committed to the journal) as soon
+as its chunk of calls returns, so a run killed at any moment resumes with ``--resume``: the cache
+is rebuilt from the journal, trials left RUNNING are asked again first, and no oracle call that
+was told is ever made twice.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import multiprocessing as mp
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from oracles import BudgetedOracle, get_oracle
+from oracles.base import oracle_factory
+
+from bbo.bench.config import BenchmarkConfig, OptimizerSpec, TaskSpec
+from bbo.bench.report import write_report, write_run_outputs
+from bbo.optimizer import OPTIMIZERS, Optimizer, load_optimizer
+from bbo.study import Journal, TrialState
+
+#: stop a run when this many asks in a row bring no new oracle call (an optimizer stuck on repeats)
+MAX_IDLE_ASKS = 50
+
+
+class RunExistsError(RuntimeError):
+    """The run directory already holds a journal and ``resume`` was not asked for."""
+
+
+@dataclass
+class RunProgress:
+    """What a progress display is told after each chunk of oracle calls."""
+
+    label: str
+    calls: int
+    budget: int
+    best: float
+
+
+def run_dir_for(out: Path, task: TaskSpec, optimizer: OptimizerSpec, seed: int) -> Path:
+    return Path(out) / task.slug / optimizer.name / f"seed{seed}"
+
+
+def run_benchmark(
+    config: BenchmarkConfig,
+    out: str | Path,
+    *,
+    seeds: list[int] | None = None,
+    resume: bool = False,
+    workers: int = 1,
+    on_progress: Callable[[RunProgress], None] | None = None,
+    report_names: tuple[str, str] = ("summary", "best_so_far"),
+) -> Any:
+    """Run every (task, optimizer, seed) of ``config`` into ``out`` and write the report.
+
+    With ``workers > 1`` independent runs go to that many worker processes (progress is then
+    reported once per finished run). Returns the summary table (mean and std over seeds).
+    """
+    out = Path(out)
+    seeds = [config.seed] if seeds is None else seeds
+    plan = [(t, o, s, run_dir_for(out, t, o, s)) for t in config.tasks for o in config.optimizers for s in seeds]
+    if not resume:
+        existing = [d for *_, d in plan if (d / "journal.db").exists()]
+        if existing:
+            raise RunExistsError(f"{existing[0]} already holds a run; pass --resume to continue it or choose another --out")
+    if workers <= 1:
+        for task, opt, seed, run_dir in plan:
+            run_one(config, task, opt, seed, run_dir, on_progress=on_progress)
+    else:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        ctx = mp.get_context("spawn")  # a clean interpreter per worker: no inherited torch threads
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_limit_threads, initargs=(threads,)) as pool:
+            futures = {pool.submit(run_one, config, t, o, s, d): (t, o, s) for t, o, s, d in plan}
+            for future in as_completed(futures):
+                summary = future.result()
+                if on_progress is not None:
+                    task, opt, seed = futures[future]
+                    on_progress(RunProgress(f"{task.slug} · {opt.name} · seed {seed}", summary["calls"],
+                                            config.budget, summary["top1_mean"]))
+    return write_report(out, *report_names)
+
+
+def _limit_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+
+
+def run_one(
+    config: BenchmarkConfig,
+    task: TaskSpec,
+    spec: OptimizerSpec,
+    seed: int,
+    run_dir: Path,
+    *,
+    on_progress: Callable[[RunProgress], None] | None = None,
+) -> dict[str, Any]:
+    """One optimizer on one task for one seed, resuming the journal in ``run_dir`` if present."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    storage = run_dir / "journal.db"
+    oracle = _make_oracle(task, config.executor.n_jobs)
+    budget = config.budget
+    if storage.exists():
+        optimizer = load_optimizer(storage)
+    else:
+        settings = {"domain": oracle.domain, **spec.settings}
+        optimizer = OPTIMIZERS[spec.kind](**settings, seed=seed, storage=storage, direction=oracle.direction)
+        _record_run(optimizer, task, spec, seed, budget, oracle)
+    counted = BudgetedOracle(oracle, budget)
+    told = [t for t in optimizer.trials if t.state is not TrialState.RUNNING]
+    counted.remember([t.object for t in told], [math.nan if t.value is None else t.value for t in told])
+
+    label = f"{task.slug} · {spec.name} · seed {seed}"
+    journal_time = _journal_wall_time(storage)
+    start = time.perf_counter()
+    idle = 0
+    try:
+        while counted.remaining > 0 and idle < MAX_IDLE_ASKS:
+            before = counted.calls
+            xs = optimizer.ask(int(min(optimizer.batch_size, counted.remaining)))
+            chunk = config.executor.tell_every or len(xs)
+            for i in range(0, len(xs), chunk):
+                part = xs[i : i + chunk]
+                optimizer.tell(part, counted(part))
+                if on_progress is not None:
+                    on_progress(RunProgress(label, counted.calls, budget, _best(counted, optimizer)))
+            idle = idle + 1 if counted.calls == before else 0
+    finally:
+        _set_wall_time(storage, journal_time + time.perf_counter() - start)
+        optimizer.close()
+    return write_run_outputs(run_dir)
+
+
+def _make_oracle(task: TaskSpec, n_jobs: int):
+    """The task's oracle, scoring in ``n_jobs`` processes when its factory takes ``n_jobs``."""
+    kwargs = dict(task.kwargs)
+    params = inspect.signature(oracle_factory(task.name)).parameters.values()
+    if any(p.name == "n_jobs" or p.kind is p.VAR_KEYWORD for p in params):
+        kwargs.setdefault("n_jobs", n_jobs)
+    return get_oracle(task.name, **kwargs)
+
+
+def _record_run(optimizer: Optimizer, task: TaskSpec, spec: OptimizerSpec, seed: int, budget: int, oracle) -> None:
+    journal = optimizer._journal
+    journal.set_meta(
+        "run",
+        {
+            "task": task.slug, "oracle": task.name, "oracle_kwargs": task.kwargs, "optimizer": spec.name,
+            "kind": spec.kind, "seed": seed, "budget": budget, "direction": oracle.direction,
+            "domain": optimizer.domain.name,
+        },
+    )
+
+
+def _journal_wall_time(storage: Path) -> float:
+    journal = Journal(storage)
+    try:
+        return float(journal.get_meta("wall_time_s", 0.0))
+    finally:
+        journal.close()
+
+
+def _set_wall_time(storage: Path, seconds: float) -> None:
+    journal = Journal(storage)
+    try:
+        journal.set_meta("wall_time_s", seconds)
+    finally:
+        journal.close()
+
+
+def _best(counted: BudgetedOracle, optimizer: Optimizer) -> float:
+    scores = [optimizer.score(v) for v in counted.cache.values() if not math.isnan(v)]
+    return optimizer.score(max(scores)) if scores else math.nan

@@ -1,0 +1,148 @@
+"""The ``bbo`` command line: run benchmarks from YAML, report on them, list oracles."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(
+    help="Online black-box optimization with diffusion generators.", no_args_is_help=True, add_completion=False
+)
+# tables stay readable when the output is a file or a CI log (rich would fall back to 80 columns)
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="benchmark YAML file")],
+    budget: Annotated[Optional[int], typer.Option(help="oracle calls per run (overrides the config)")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="seed (overrides the config)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="run directory (default runs/<name>)")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run from its journals")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="independent runs in parallel worker processes")] = 1,
+) -> None:
+    """Run every optimizer of CONFIG on every task; write journals, history, summary and plots."""
+    cfg = _load(config, budget=budget, seed=seed)
+    out = out or Path("runs") / cfg.name
+    table = _run(cfg, out, seeds=None, resume=resume, workers=workers, names=("summary", "best_so_far"))
+    _print_table(table, f"{cfg.name}: {cfg.budget} oracle calls per run")
+    console.print(f"results in [bold]{out}[/] (summary.csv, runs.csv, best_so_far.png, per-run journal.db)")
+
+
+@app.command()
+def compare(
+    config: Annotated[Path, typer.Argument(help="benchmark YAML file")],
+    seeds: Annotated[int, typer.Option(min=1, help="seeds per (task, optimizer): seed, seed+1, ...")] = 3,
+    budget: Annotated[Optional[int], typer.Option(help="oracle calls per run (overrides the config)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="run directory (default runs/<name>-compare)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="independent runs in parallel worker processes")] = 1,
+) -> None:
+    """Run each optimizer on each task for several seeds (resuming any journals already there),
+    then write comparison.csv and comparison.png."""
+    cfg = _load(config, budget=budget)
+    out = out or Path("runs") / f"{cfg.name}-compare"
+    table = _run(cfg, out, seeds=[cfg.seed + i for i in range(seeds)], resume=True, workers=workers,
+                 names=("comparison", "comparison"))
+    _print_table(table, f"{cfg.name}: {cfg.budget} oracle calls per run, {seeds} seeds")
+    console.print(f"results in [bold]{out}[/] (comparison.csv, comparison.png, runs.csv, per-run journal.db)")
+
+
+def _load(config: Path, **overrides):
+    from bbo.bench.config import ConfigError, load_config
+
+    try:
+        return load_config(config, **overrides)
+    except ConfigError as err:
+        _fail(str(err))
+
+
+def _run(cfg, out: Path, *, seeds, resume: bool, workers: int, names: tuple[str, str]):
+    from bbo.bench.runner import RunExistsError, RunProgress, run_benchmark
+
+    with _progress() as progress:
+        bars: dict[str, int] = {}
+
+        def update(p: RunProgress) -> None:
+            if p.label not in bars:
+                bars[p.label] = progress.add_task(p.label, total=p.budget, best="")
+            best = "" if math.isnan(p.best) else f"best {p.best:.4g}"
+            progress.update(bars[p.label], completed=p.calls, best=best)
+
+        try:
+            return run_benchmark(cfg, out, seeds=seeds, resume=resume, workers=workers, on_progress=update,
+                                 report_names=names)
+        except RunExistsError as err:
+            _fail(str(err))
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="a directory written by `bbo run`")]) -> None:
+    """Rebuild summary tables and plots of RUN_DIR from its journals."""
+    from bbo.bench.report import find_runs, write_report, write_run_outputs
+
+    runs = find_runs(run_dir)
+    if not runs:
+        _fail(f"no runs (journal.db files) under {run_dir}")
+    for d in runs:
+        write_run_outputs(d)
+    _print_table(write_report(run_dir), str(run_dir))
+
+
+@app.command()
+def oracles() -> None:
+    """List the registered oracles."""
+    from oracles import list_oracles
+
+    table = Table("name", "domain", "direction", "description")
+    for info in list_oracles():
+        table.add_row(info.name, info.domain, info.direction, info.description)
+    console.print(table)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("calls"),
+        TextColumn("{task.fields[best]}"), TimeElapsedColumn(), console=err_console,
+    )
+
+
+def _print_table(table, title: str) -> None:
+    columns = ["task", "optimizer", "seeds", "top1_auc", "top10_auc", "top100_auc", "top10_mean",
+               "diversity_top100", "sa_top100", "calls", "wall_time_s"]
+    shown = [c for c in columns if c in table.columns]
+    out = Table(*shown, title=title)
+    for _, row in table.iterrows():
+        cells = []
+        for c in shown:
+            v = row[c]
+            std = row.get(f"{c}_std")
+            if isinstance(v, float):
+                cell = "nan" if math.isnan(v) else f"{v:.3f}"
+                if std is not None and not math.isnan(std) and row.get("seeds", 1) > 1:
+                    cell += f" ± {std:.3f}"
+            else:
+                cell = str(v)
+            cells.append(cell)
+        out.add_row(*cells)
+    console.print(out)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

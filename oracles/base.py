@@ -1,0 +1,239 @@
+"""The oracle protocol, the registry, and the budget/cache wrapper.
+
+An oracle is the expensive black box: a callable from a list of objects to an array of floats,
+NaN where it cannot score an object (the reason is logged, the run goes on). This package knows
+nothing of bbo's optimizers, so a user can call an oracle on its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import logging
+import math
+import multiprocessing as mp
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+Direction = Literal["maximize", "minimize"]
+
+
+class Oracle(ABC):
+    """A black-box objective over one domain.
+
+    Subclasses implement :meth:`score` for one object; ``__call__`` scores a batch, in worker
+    processes when ``n_jobs > 1`` and the batch is large enough to pay for the hand-off.
+    """
+
+    name: str = "oracle"
+    domain: str = "molecule"
+    direction: Direction = "maximize"
+    #: batches smaller than this are scored in-process even when ``n_jobs > 1``
+    parallel_threshold: int = 64
+
+    def __init__(self, n_jobs: int = 1) -> None:
+        self.n_jobs = int(n_jobs)
+
+    @abstractmethod
+    def score(self, obj: Any) -> float:
+        """Score one object; return NaN (and log why) when it cannot be scored."""
+
+    def key(self, obj: Any) -> Hashable | None:
+        """Identity of an object for caching; None means invalid (never charged)."""
+        return obj if isinstance(obj, Hashable) else repr(obj)
+
+    def __call__(self, objects: Sequence[Any]) -> np.ndarray:
+        objects = list(objects)
+        if self.n_jobs > 1 and len(objects) >= self.parallel_threshold:
+            chunks = _chunks(objects, self.n_jobs * 4)
+            try:
+                parts = list(_pool(self.n_jobs).map(_score_chunk, [self] * len(chunks), chunks))
+            except BrokenProcessPool:  # a worker died (e.g. killed): drop the pool, score here
+                log.warning("%s: worker pool broke; scoring this batch in-process", self.name)
+                _POOLS.pop(self.n_jobs, None)
+                parts = [_score_chunk(self, chunk) for chunk in chunks]
+            values = [v for part in parts for v in part]
+        else:
+            values = _score_chunk(self, objects)
+        return np.asarray(values, dtype=float)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, domain={self.domain!r}, direction={self.direction!r})"
+
+
+def _score_chunk(oracle: Oracle, objects: list) -> list[float]:
+    out = []
+    for obj in objects:
+        try:
+            value = float(oracle.score(obj))
+        except Exception as err:  # an oracle failure on one object must not end a run
+            log.warning("%s could not score %r: %s", oracle.name, obj, err)
+            value = math.nan
+        out.append(value)
+    return out
+
+
+def _chunks(items: list, n: int) -> list[list]:
+    size = max(1, math.ceil(len(items) / n))
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _pool(n_jobs: int) -> ProcessPoolExecutor:
+    """A persistent worker pool per size; forkserver so that torch's threads are never forked.
+
+    As with any spawned workers, a script that scores with ``n_jobs > 1`` needs the usual
+    ``if __name__ == "__main__":`` guard."""
+    if n_jobs not in _POOLS:
+        _POOLS[n_jobs] = ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("forkserver"))
+    return _POOLS[n_jobs]
+
+
+@atexit.register
+def _shutdown_pools() -> None:
+    for pool in _POOLS.values():
+        pool.shutdown(cancel_futures=True)
+    _POOLS.clear()
+
+
+# --------------------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class OracleInfo:
+    name: str
+    domain: str
+    direction: Direction
+    description: str
+
+
+_REGISTRY: dict[str, tuple[Callable[..., Oracle], OracleInfo]] = {}
+
+
+def register(
+    name: str, *, domain: str = "molecule", direction: Direction = "maximize", description: str = ""
+) -> Callable[[Callable[..., Oracle]], Callable[..., Oracle]]:
+    """Decorator: register an oracle factory under ``name``."""
+
+    def wrap(factory: Callable[..., Oracle]) -> Callable[..., Oracle]:
+        if name in _REGISTRY:
+            raise ValueError(f"oracle {name!r} is already registered")
+        doc = description or ((factory.__doc__ or "").strip().splitlines() or [""])[0]
+        _REGISTRY[name] = (factory, OracleInfo(name, domain, direction, doc))
+        return factory
+
+    return wrap
+
+
+def list_oracles() -> list[OracleInfo]:
+    """Every registered oracle, sorted by name."""
+    _load_builtin()
+    return [info for _, (_, info) in sorted(_REGISTRY.items())]
+
+
+def oracle_names() -> list[str]:
+    return [info.name for info in list_oracles()]
+
+
+def oracle_factory(name: str) -> Callable[..., Oracle]:
+    """The factory behind ``name``: a registered oracle or a user's ``"package.module:factory"``."""
+    _load_builtin()
+    if name in _REGISTRY:
+        return _REGISTRY[name][0]
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as err:
+            raise ValueError(f"cannot import oracle {name!r}: {err}") from err
+    raise ValueError(f"unknown oracle {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+
+
+def get_oracle(name: str, **kwargs: Any) -> Oracle:
+    """Build a registered oracle, or a user's own from ``"package.module:factory"``."""
+    oracle = oracle_factory(name)(**kwargs)
+    for attr in ("name", "domain", "direction"):
+        if not hasattr(oracle, attr):
+            raise TypeError(f"oracle {name!r} has no {attr!r} attribute")
+    return oracle
+
+
+def _load_builtin() -> None:
+    # importing the modules runs their @register decorators
+    importlib.import_module("oracles.molecules")
+    importlib.import_module("oracles.pmo")
+
+
+# ------------------------------------------------------------------------------- budget and cache
+
+
+class BudgetExceeded(RuntimeError):
+    """Raised when a call would charge more oracle calls than the budget has left."""
+
+
+class BudgetedOracle:
+    """Counts oracle calls against a budget and answers repeated objects from a cache.
+
+    Following the PMO protocol, a call is charged once per unique valid object (the oracle's
+    ``key``, canonical SMILES for molecules); a repeat is answered from the cache for free and
+    an invalid object is answered NaN without being charged.
+    """
+
+    def __init__(self, oracle: Oracle, budget: int | None = None) -> None:
+        self.oracle = oracle
+        self.budget = budget
+        self.cache: dict[Hashable, float] = {}
+        self.calls = 0
+
+    @property
+    def name(self) -> str:
+        return self.oracle.name
+
+    @property
+    def domain(self) -> str:
+        return self.oracle.domain
+
+    @property
+    def direction(self) -> Direction:
+        return self.oracle.direction
+
+    @property
+    def remaining(self) -> float:
+        return math.inf if self.budget is None else self.budget - self.calls
+
+    def remember(self, objects: Iterable[Any], values: Iterable[float]) -> None:
+        """Seed the cache with answers already paid for (resume): each new key is charged."""
+        for obj, value in zip(objects, values):
+            k = self.oracle.key(obj)
+            if k is not None and k not in self.cache:
+                self.cache[k] = float(value)
+                self.calls += 1
+
+    def __call__(self, objects: Sequence[Any]) -> np.ndarray:
+        objects = list(objects)
+        keys = [self.oracle.key(o) for o in objects]
+        new: dict[Hashable, Any] = {}
+        for obj, k in zip(objects, keys):
+            if k is not None and k not in self.cache and k not in new:
+                new[k] = obj
+        if len(new) > self.remaining:
+            raise BudgetExceeded(
+                f"{self.name}: this call needs {len(new)} new oracle calls but only "
+                f"{int(self.remaining)} of the budget of {self.budget} are left"
+            )
+        if new:
+            values = self.oracle(list(new.values()))
+            for k, v in zip(new, values):
+                self.cache[k] = float(v)
+            self.calls += len(new)
+        return np.array([math.nan if k is None else self.cache[k] for k in keys], dtype=float)
