@@ -11,7 +11,7 @@
 """
 
 from bbo.optimizer import FailedTrialWarning, Optimizer, load_optimizer
-from bbo.optimizers import OPTIMIZERS, RandomOptimizer
+from bbo.optimizers import OPTIMIZERS, GeneticOptimizer, RandomOptimizer
 from bbo.study import Trial, TrialSource, TrialState
 
 __version__ = "0.1.0"
@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 __all__ = [
     "OPTIMIZERS",
     "FailedTrialWarning",
+    "GeneticOptimizer",
     "Optimizer",
     "RandomOptimizer",
     "Trial",

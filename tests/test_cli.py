@@ -16,12 +16,12 @@ from typer.testing import CliRunner
 
 from bbo.cli import app
 
-TESTS = Path(__file__).parent
+ROOT = Path(__file__).parent.parent  # makes tests.fake_oracles importable in child processes
 
 
 @pytest.fixture
 def fake_oracle_path(monkeypatch):
-    monkeypatch.syspath_prepend(str(TESTS))
+    monkeypatch.syspath_prepend(str(ROOT))
 
 
 def _write(path, text):
@@ -33,7 +33,7 @@ def _config(tmp_path, budget=60, batch=20, extra_task="", executor="{kind: local
     optimizers = optimizers or f"[{{kind: random, batch_size: {batch}}}]"
     return _write(
         tmp_path / "c.yaml",
-        f"name: t\ntasks: [{{name: 'fake_oracles:heavy_atoms'{extra_task}}}]\nbudget: {budget}\n"
+        f"name: t\ntasks: [{{name: 'tests.fake_oracles:heavy_atoms'{extra_task}}}]\nbudget: {budget}\n"
         f"optimizers: {optimizers}\nexecutor: {executor}\n",
     )
 
@@ -42,7 +42,7 @@ def test_run_writes_journal_history_summary_and_plot(tmp_path, fake_oracle_path)
     cfg = _config(tmp_path, optimizers="[{kind: random, batch_size: 20}, {kind: random, batch_size: 7, label: r7}]")
     result = CliRunner().invoke(app, ["run", str(cfg), "--out", str(tmp_path / "out"), "--seed", "3"])
     assert result.exit_code == 0, result.output
-    run = tmp_path / "out" / "fake_oracles_heavy_atoms" / "random" / "seed3"
+    run = tmp_path / "out" / "tests.fake_oracles_heavy_atoms" / "random" / "seed3"
     for name in ("journal.db", "history.csv", "summary.json", "best_so_far.png"):
         assert (run / name).exists(), name
     summary = json.loads((run / "summary.json").read_text())
@@ -91,7 +91,7 @@ def test_sigkill_mid_run_then_resume_loses_nothing_and_repeats_no_call(tmp_path)
     cfg = _config(tmp_path, budget=150, batch=20, extra_task=f", label: slow, log: '{log}', delay: 0.02",
                   executor="{kind: local, tell_every: 1}")
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-m", "bbo.cli", "run", str(cfg), "--out", str(out)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal = out / "slow" / "random" / "seed0" / "journal.db"
@@ -122,3 +122,25 @@ def test_sigkill_mid_run_then_resume_loses_nothing_and_repeats_no_call(tmp_path)
     assert all(calls[k] == 1 for k in told_before)  # no told molecule was scored again
     # at most the single call in flight at the kill (scored, not yet told) can repeat
     assert sum(c - 1 for c in calls.values()) <= 1
+
+
+def test_compare_runs_seeds_in_parallel_workers_and_resumes(tmp_path, fake_oracle_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    cfg = _config(tmp_path, budget=40, optimizers="[{kind: random, batch_size: 10}, {kind: random, batch_size: 40, label: big}]")
+    out = tmp_path / "cmp"
+    args = ["compare", str(cfg), "--seeds", "2", "--out", str(out), "--workers", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "comparison.csv")
+    assert sorted(table["optimizer"]) == ["big", "random"]
+    assert (table["seeds"] == 2).all() and (table["calls"] == 40).all()
+    assert {"top1_auc", "top1_auc_std", "top10_auc", "top10_auc_std", "top100_auc", "top10_mean",
+            "diversity_top100", "sa_top100", "wall_time_s"} <= set(table.columns)
+    assert (out / "comparison.png").exists()
+    runs = pd.read_csv(out / "runs.csv")
+    assert sorted(runs["seed"]) == [0, 0, 1, 1]
+    # seeds differ, the same seed is reproducible across optimizers with the same draws
+    assert runs[runs.optimizer == "random"].top10_auc.nunique() == 2
+    again = CliRunner().invoke(app, args)  # everything is there: resumes and only reports
+    assert again.exit_code == 0
+    assert pd.read_csv(out / "comparison.csv")["top10_auc"].tolist() == table["top10_auc"].tolist()

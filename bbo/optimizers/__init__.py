@@ -1,6 +1,8 @@
-"""The optimizers: random baseline now; SQDF, P-GRAFT, BoTorch and GA register here as they land."""
+"""The optimizers, registered by name for configs and `load_optimizer`: random and graph GA
+baselines (BoTorch GP-BO, SQDF and P-GRAFT register here too)."""
 
 from bbo.optimizer import OPTIMIZERS, register_optimizer
+from bbo.optimizers.genetic import GeneticOptimizer
 from bbo.optimizers.random_search import RandomOptimizer
 
-__all__ = ["OPTIMIZERS", "RandomOptimizer", "register_optimizer"]
+__all__ = ["OPTIMIZERS", "GeneticOptimizer", "RandomOptimizer", "register_optimizer"]
