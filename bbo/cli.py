@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
@@ -109,6 +110,47 @@ def oracles() -> None:
     table = Table("name", "domain", "direction", "description")
     for info in list_oracles():
         table.add_row(info.name, info.domain, info.direction, info.description)
+    console.print(table)
+
+
+@app.command()
+def pretrain(
+    domain: Annotated[str, typer.Argument(help="the domain to pretrain a prior for (molecule)")],
+    out: Annotated[Path, typer.Option(help="training directory; an existing one is resumed")] = Path("runs/pretrain-molecule"),
+    vae_steps: Annotated[int, typer.Option(min=0, help="autoencoder training steps")] = 20_000,
+    diffusion_steps: Annotated[int, typer.Option(min=0, help="latent diffusion training steps")] = 20_000,
+    batch_size: Annotated[int, typer.Option(min=1)] = 256,
+    n_train: Annotated[Optional[int], typer.Option(help="train on a random subset of this many molecules")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cuda or cpu (default: cuda when present)")] = None,
+    seed: int = 0,
+) -> None:
+    """Pretrain a diffusion prior on the domain's data (MOSES for molecules), resumably."""
+    if domain != "molecule":
+        _fail(f"no pretraining recipe for domain {domain!r}; available: molecule")
+    from bbo.diffusion.pretrain import pretrain_molecule
+
+    command = " ".join(["bbo", "pretrain", *sys.argv[2:]]) if sys.argv[1:2] == ["pretrain"] else None
+    pretrain_molecule(out, vae_steps=vae_steps, diffusion_steps=diffusion_steps, batch_size=batch_size,
+                      n_train=n_train, device=device, seed=seed, command=command)
+    console.print(f"prior written to [bold]{out / 'prior'}[/]; load it with bbo.diffusion.load_prior({str(out / 'prior')!r})")
+
+
+@app.command()
+def priors() -> None:
+    """List the shipped priors with their figures."""
+    from bbo.diffusion.checkpoint import SHIPPED_DIR, shipped_priors
+
+    names = shipped_priors()
+    if not names:
+        console.print("no priors are shipped in this installation")
+        return
+    table = Table("name", "domain space", "trained", "figures")
+    for name in names:
+        cfg = json.loads((SHIPPED_DIR / name / "config.json").read_text())
+        info = cfg.get("info", {})
+        figures = ", ".join(f"{k} {v}" for k, v in info.get("figures", {}).items())
+        table.add_row(name, f"{cfg['codec']['name'] if cfg.get('codec') else 'tensor'} {cfg['prior']['shape']}",
+                      info.get("trained_on", ""), figures)
     console.print(table)
 
 
