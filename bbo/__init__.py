@@ -11,13 +11,14 @@
 """
 
 from bbo.optimizer import FailedTrialWarning, Optimizer, load_optimizer
-from bbo.optimizers import OPTIMIZERS, GeneticOptimizer, RandomOptimizer
+from bbo.optimizers import OPTIMIZERS, BoTorchOptimizer, GeneticOptimizer, RandomOptimizer
 from bbo.study import Trial, TrialSource, TrialState
 
 __version__ = "0.1.0"
 
 __all__ = [
     "OPTIMIZERS",
+    "BoTorchOptimizer",
     "FailedTrialWarning",
     "GeneticOptimizer",
     "Optimizer",

@@ -2,7 +2,14 @@
 baselines (BoTorch GP-BO, SQDF and P-GRAFT register here too)."""
 
 from bbo.optimizer import OPTIMIZERS, register_optimizer
+from bbo.optimizers.botorch_bo import BoTorchOptimizer
 from bbo.optimizers.genetic import GeneticOptimizer
 from bbo.optimizers.random_search import RandomOptimizer
 
-__all__ = ["OPTIMIZERS", "GeneticOptimizer", "RandomOptimizer", "register_optimizer"]
+__all__ = [
+    "OPTIMIZERS",
+    "BoTorchOptimizer",
+    "GeneticOptimizer",
+    "RandomOptimizer",
+    "register_optimizer",
+]
