@@ -11,7 +11,7 @@
 """
 
 from bbo.optimizer import FailedTrialWarning, Optimizer, load_optimizer
-from bbo.optimizers import OPTIMIZERS, BoTorchOptimizer, GeneticOptimizer, RandomOptimizer
+from bbo.optimizers import OPTIMIZERS, BoTorchOptimizer, GeneticOptimizer, RandomOptimizer, SQDFOptimizer
 from bbo.study import Trial, TrialSource, TrialState
 
 __version__ = "0.1.0"
@@ -23,6 +23,7 @@ __all__ = [
     "GeneticOptimizer",
     "Optimizer",
     "RandomOptimizer",
+    "SQDFOptimizer",
     "Trial",
     "TrialSource",
     "TrialState",

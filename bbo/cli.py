@@ -121,6 +121,9 @@ def pretrain(
     diffusion_steps: Annotated[int, typer.Option(min=0, help="latent diffusion training steps")] = 20_000,
     batch_size: Annotated[int, typer.Option(min=1)] = 256,
     n_train: Annotated[Optional[int], typer.Option(help="train on a random subset of this many molecules")] = None,
+    latent_dim: Annotated[int, typer.Option(min=2, help="autoencoder latent size (the diffusion space)")] = 64,
+    dec_hidden: Annotated[int, typer.Option(min=8, help="GRU decoder width")] = 512,
+    beta: Annotated[float, typer.Option(min=0.0, help="KL weight of the autoencoder")] = 0.05,
     device: Annotated[Optional[str], typer.Option(help="cuda or cpu (default: cuda when present)")] = None,
     seed: int = 0,
 ) -> None:
@@ -131,7 +134,8 @@ def pretrain(
 
     command = " ".join(["bbo", "pretrain", *sys.argv[2:]]) if sys.argv[1:2] == ["pretrain"] else None
     pretrain_molecule(out, vae_steps=vae_steps, diffusion_steps=diffusion_steps, batch_size=batch_size,
-                      n_train=n_train, device=device, seed=seed, command=command)
+                      n_train=n_train, latent_dim=latent_dim, dec_hidden=dec_hidden, beta=beta, device=device, seed=seed,
+                      command=command)
     console.print(f"prior written to [bold]{out / 'prior'}[/]; load it with bbo.diffusion.load_prior({str(out / 'prior')!r})")
 
 

@@ -6,6 +6,8 @@ checkpoint is safetensors weights plus JSON, never a pickle.
 * :class:`MLPDenoiser`: a residual MLP with a sinusoidal time embedding, for vectors and latents.
 * :class:`ResidualDenoiser`: a frozen base plus a trainable correction whose last layer starts
   at zero, so a policy starts exactly at its prior.
+* :class:`NoiseGatedCorrection`: such a correction scaled by ``sqrt(alpha_bar_t)``, which keeps the
+  first sampling step well conditioned for fine-tuning.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import math
 from typing import Any
 
 import torch
+from diffusers import DDPMScheduler
 from torch import nn
 
 DENOISERS: dict[str, type[nn.Module]] = {}
@@ -132,6 +135,40 @@ class ResidualDenoiser(nn.Module):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ResidualDenoiser:
         return cls(build_denoiser(config["base"]), build_denoiser(config["correction"]))
+
+
+@register_denoiser
+class NoiseGatedCorrection(nn.Module):
+    """``sqrt(alpha_bar_t) * inner(x, t)``: a residual correction that fades out at pure noise.
+
+    The KL-optimal change of the noise prediction under a reward tilt is
+    ``-sqrt(1 - a) grad log h_t = -sqrt(a / (1 - a)) (E_tilted[x_0 | x_t] - E[x_0 | x_t])``, which
+    vanishes like ``sqrt(a)`` at pure noise. Gating the correction by ``sqrt(a)`` builds that in and
+    keeps the first sampling step well conditioned: with the cosine schedule, ``alpha_bar(999)`` is
+    about 2e-9 and the DDIM mean of the step 999 -> 992 multiplies an ungated eps change by ~220,
+    which makes the exact KL of that step ~5e4 times stiffer than the others' and stalls training.
+    """
+
+    name = "noise_gated"
+
+    def __init__(self, inner: nn.Module, num_train_timesteps: int = 1000,
+                 beta_schedule: str = "squaredcos_cap_v2") -> None:
+        super().__init__()
+        self.inner = inner
+        self.schedule_config = {"num_train_timesteps": int(num_train_timesteps), "beta_schedule": beta_schedule}
+        abar = DDPMScheduler(**self.schedule_config).alphas_cumprod.clone().float()
+        self.register_buffer("gate", abar.sqrt(), persistent=False)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        g = self.gate[t.long().clamp(min=0)].to(x.dtype)
+        return g.reshape(-1, *([1] * (x.ndim - 1))) * self.inner(x, t)
+
+    def config(self) -> dict[str, Any]:
+        return {"inner": {"name": self.inner.name, "config": self.inner.config()}, **self.schedule_config}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> NoiseGatedCorrection:
+        return cls(build_denoiser(config["inner"]), config["num_train_timesteps"], config["beta_schedule"])
 
 
 def build_denoiser(spec: dict[str, Any]) -> nn.Module:

@@ -5,11 +5,13 @@ from bbo.optimizer import OPTIMIZERS, register_optimizer
 from bbo.optimizers.botorch_bo import BoTorchOptimizer
 from bbo.optimizers.genetic import GeneticOptimizer
 from bbo.optimizers.random_search import RandomOptimizer
+from bbo.optimizers.sqdf_optimizer import SQDFOptimizer
 
 __all__ = [
     "OPTIMIZERS",
     "BoTorchOptimizer",
     "GeneticOptimizer",
     "RandomOptimizer",
+    "SQDFOptimizer",
     "register_optimizer",
 ]

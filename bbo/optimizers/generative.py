@@ -1,0 +1,157 @@
+"""The online loop shared by the generative optimizers (SQDF, P-GRAFT), after SEIKO.
+
+Each round: ``ask`` samples the current policy; once ``round_size`` results are told, the round
+update fits a bootstrap ensemble to every COMPLETE trial (encoded into the prior's space,
+standardized targets), and fine-tunes the policy against its optimistic reward, KL-anchored to
+the pretrained prior (or, with ``kl_to="previous"``, to the previous round's policy, as SEIKO).
+The policy is checkpointed (safetensors + JSON) at every round end, so ``load_optimizer``
+resumes mid-study with the policy of the last finished round.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from bbo.diffusion import DiffusionPrior, build_denoiser, load_prior
+from bbo.diffusion.checkpoint import _load_weights
+from bbo.optimizer import Direction, Optimizer
+from bbo.study import Trial
+from bbo.surrogates.ensemble import BootstrapEnsemble
+
+Reward = Callable[[torch.Tensor], torch.Tensor]
+POLICY_DIR = "policy"
+
+
+class GenerativeOptimizer(Optimizer):
+    """Base of the optimizers that fine-tune a diffusion prior online.
+
+    Args:
+        prior: a shipped prior's name or a directory written by ``save_prior``.
+        sample_steps: DDIM steps per sample (default: the prior's).
+        surrogate_heads, surrogate_hidden, surrogate_steps: the bootstrap ensemble.
+        optimism: ``"ucb"`` (mean + beta * std over heads), ``"max"`` over heads, or ``"mean"``.
+        beta: the UCB weight.
+        kl_to: ``"prior"`` (the pretrained prior) or ``"previous"`` (last round's policy).
+        device: None = CUDA when present.
+        Other arguments as :class:`~bbo.optimizer.Optimizer`; the domain follows the prior.
+    """
+
+    def __init__(
+        self,
+        *,
+        prior: str,
+        batch_size: int = 64,
+        round_size: int | None = None,
+        seed: int = 0,
+        storage: str | Path | None = None,
+        direction: Direction = "maximize",
+        domain: str | dict[str, Any] | None = None,
+        sample_steps: int | None = None,
+        surrogate_heads: int = 4,
+        surrogate_hidden: int = 256,
+        surrogate_steps: int = 2000,
+        optimism: Literal["ucb", "max", "mean"] = "ucb",
+        beta: float = 1.0,
+        kl_to: Literal["prior", "previous"] = "prior",
+        device: str | None = None,
+    ) -> None:
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.prior: DiffusionPrior = load_prior(prior, device=str(self.device))
+        for p in self.prior.parameters():
+            p.requires_grad_(False)
+        natural = "molecule" if self.prior.codec is not None else {"name": "vector", "dim": int(np.prod(self.prior.shape))}
+        name = natural if isinstance(natural, str) else natural["name"]
+        asked = domain if isinstance(domain, (str, type(None))) else domain.get("name")
+        if asked is not None and asked != name:
+            raise ValueError(f"the prior {prior!r} generates in the {name!r} domain, not {asked!r}")
+        super().__init__(domain=natural, batch_size=batch_size, round_size=round_size, seed=seed, storage=storage,
+                         direction=direction)
+        if optimism not in ("ucb", "max", "mean"):
+            raise ValueError(f"optimism must be 'ucb', 'max' or 'mean', got {optimism!r}")
+        if kl_to not in ("prior", "previous"):
+            raise ValueError(f"kl_to must be 'prior' or 'previous', got {kl_to!r}")
+        self.sample_steps = int(sample_steps or self.prior.sample_steps)
+        self.surrogate_heads, self.surrogate_hidden = int(surrogate_heads), int(surrogate_hidden)
+        self.surrogate_steps, self.optimism, self.beta, self.kl_to = int(surrogate_steps), optimism, float(beta), kl_to
+        self.policy: DiffusionPrior = self.prior
+        self.surrogate: BootstrapEnsemble | None = None
+        self.round_log: list[dict[str, Any]] = []
+        self.finetune_log: dict[str, Any] = {}  # the last fine-tune's figures, set by _finetune
+
+    # --------------------------------------------------------------------------- proposals
+    def _propose(self, n: int, rng: np.random.Generator) -> list[Any]:
+        gen = torch.Generator(device=self.device).manual_seed(int(rng.integers(2**62)))
+        out: list[Any] = []
+        for _ in range(10):  # a decoded molecule can be empty (all SELFIES tokens no-ops): draw again
+            with torch.no_grad():
+                x0 = self.policy.sample_tensors(n - len(out), steps=self.sample_steps, generator=gen)
+            objects = self.policy.decode(x0)
+            out.extend(o for o in objects if self.domain.validate(o) is None)
+            if len(out) >= n:
+                return out[:n]
+        raise RuntimeError(f"the policy produced fewer than {n} valid objects in 10 draws")
+
+    # ------------------------------------------------------------------------------ rounds
+    def _update(self, trials: list[Trial]) -> None:
+        objects = [self.domain.from_json(t.object) for t in trials]
+        x, keep = self._encode(objects)
+        y = torch.tensor([self.score(t.value) for t, k in zip(trials, keep) if k], dtype=torch.float32)
+        if len(y) < 2:
+            return  # nothing to learn from yet
+        surrogate = BootstrapEnsemble(x.shape[1:].numel(), heads=self.surrogate_heads, hidden=self.surrogate_hidden,
+                                      seed=self.seed + self._round).fit(x.cpu(), y, steps=self.surrogate_steps)
+        self.surrogate = surrogate.to(self.device)
+        mu, sd = float(y.mean()), float(y.std().clamp(min=1e-6))
+        optimistic = self.surrogate.reward(self.optimism, self.beta)
+
+        def reward(z: torch.Tensor) -> torch.Tensor:  # standardized, so that alpha is scale-free
+            return (optimistic(z) - mu) / sd
+
+        reference = self.policy if self.kl_to == "previous" else self.prior
+        self.policy = self._finetune(reward, reference)
+        self.round_log.append({"round": self._round + 1, "n_train": len(y),
+                               **{f"surrogate_{k}": v for k, v in surrogate.fit_log.items()}, **self.finetune_log})
+
+    @abstractmethod
+    def _finetune(self, reward: Reward, reference: DiffusionPrior) -> DiffusionPrior:
+        """Fine-tune ``self.policy`` against ``reward`` with a KL to ``reference``; return the new policy."""
+
+    def _encode(self, objects: list[Any]) -> tuple[torch.Tensor, list[bool]]:
+        """Objects in the prior's space and which of them could be encoded (e.g. a molecule too long
+        for the vocabulary is left out of the surrogate's data)."""
+        if self.prior.codec is None:
+            return self.prior.encode(objects).to(self.device), [True] * len(objects)
+        _, ok = self.prior.codec.vocab.encode(objects)
+        x = self.prior.encode([o for o, k in zip(objects, ok) if k])
+        return x.to(self.device), ok.tolist()
+
+    # ------------------------------------------------------------------------- checkpoints
+    def _save_checkpoint(self, directory: Path) -> None:
+        from safetensors.torch import save_file
+
+        target = directory / POLICY_DIR
+        target.mkdir(parents=True, exist_ok=True)
+        den = self.policy.denoiser
+        save_file({k: v.detach().cpu().contiguous() for k, v in den.state_dict().items()}, str(target / "denoiser.safetensors"))
+        (target / "config.json").write_text(json.dumps({"denoiser": {"name": den.name, "config": den.config()},
+                                                        "round": self._round, "rounds": self.round_log}) + "\n")
+
+    def _load_checkpoint(self, directory: Path) -> None:
+        target = directory / POLICY_DIR
+        if not (target / "config.json").exists():
+            raise FileNotFoundError(f"{target}: no policy checkpoint to resume round {self._round} from")
+        config = json.loads((target / "config.json").read_text())
+        denoiser = build_denoiser(config["denoiser"])
+        _load_weights(denoiser, target / "denoiser.safetensors", "policy")
+        self.policy = self.prior.with_denoiser(denoiser.to(self.device))
+        self.round_log = list(config.get("rounds", []))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(domain={self.domain!r}, n_told={self.n_told}, round={self.round})"

@@ -1,0 +1,114 @@
+"""``SQDFOptimizer``: the online loop of :mod:`bbo.optimizers.generative` with SQDF as the
+fine-tuner (soft-Q reparameterized policy gradient, KL-regularized, discounted, replay)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+from bbo.diffusion import DiffusionPrior
+from bbo.optimizer import Direction, register_optimizer
+from bbo.optimizers.generative import GenerativeOptimizer, Reward
+
+
+@register_optimizer
+class SQDFOptimizer(GenerativeOptimizer):
+    """Ask/tell optimizer that fine-tunes its diffusion prior with SQDF at each round end.
+
+    SQDF settings (see :class:`bbo.finetune.SQDF`): ``alpha`` (KL weight: reward against
+    naturalness), ``gamma`` (discount over denoising steps), ``sqdf_steps`` gradient updates per
+    round with ``sqdf_batch_size`` (trajectory, step) pairs, ``lr``, ``x0_estimator``
+    (``"consistency"`` or ``"tweedie"``), ``buffer`` (``"prioritized"``, ``"uniform"``, ``"none"``,
+    reset each round) and ``buffer_capacity``, ``trajectories_per_update``. The policy carries over
+    from round to round; the KL anchor is the pretrained prior unless ``kl_to="previous"``.
+
+    Default ``gamma = 1`` (the paper uses 0.9 for text-to-image): which mode a sample lands in is
+    decided at the early, noisy steps, and ``gamma^tau`` all but removes their reward signal. On a
+    two-component mixture with 50 sampling steps (30% on the better mode, p* puts 97% there),
+    200 SQDF updates moved that share to 0.94 with gamma = 1, 0.82 with 0.99, 0.72 with 0.98 and
+    not at all (0.32) with 0.9. Black-box optimization needs that mode selection.
+    """
+
+    name = "sqdf"
+
+    def __init__(
+        self,
+        *,
+        prior: str,
+        batch_size: int = 64,
+        round_size: int | None = None,
+        seed: int = 0,
+        storage: str | Path | None = None,
+        direction: Direction = "maximize",
+        domain: str | dict[str, Any] | None = None,
+        sample_steps: int | None = None,
+        surrogate_heads: int = 4,
+        surrogate_hidden: int = 256,
+        surrogate_steps: int = 2000,
+        optimism: Literal["ucb", "max", "mean"] = "ucb",
+        beta: float = 1.0,
+        kl_to: Literal["prior", "previous"] = "prior",
+        device: str | None = None,
+        alpha: float = 1.0,
+        gamma: float = 1.0,
+        sqdf_steps: int = 200,
+        sqdf_batch_size: int = 128,
+        lr: float = 1e-3,
+        x0_estimator: Literal["consistency", "tweedie"] = "consistency",
+        buffer: Literal["prioritized", "uniform", "none"] = "prioritized",
+        buffer_capacity: int = 1024,
+        trajectories_per_update: int = 32,
+    ) -> None:
+        super().__init__(
+            prior=prior, batch_size=batch_size, round_size=round_size, seed=seed, storage=storage,
+            direction=direction, domain=domain, sample_steps=sample_steps, surrogate_heads=surrogate_heads,
+            surrogate_hidden=surrogate_hidden, surrogate_steps=surrogate_steps, optimism=optimism, beta=beta,
+            kl_to=kl_to, device=device,
+        )
+        self.sqdf_settings = dict(
+            alpha=alpha, gamma=gamma, steps=sqdf_steps, batch_size=sqdf_batch_size, lr=lr, x0_estimator=x0_estimator,
+            buffer=buffer, buffer_capacity=buffer_capacity, trajectories_per_update=trajectories_per_update,
+        )
+        self._consistency = None
+        self._open()
+
+    def _finetune(self, reward: Reward, reference: DiffusionPrior) -> DiffusionPrior:
+        from bbo.finetune.sqdf import SQDF
+
+        policy = None if self.policy is self.prior else copy.deepcopy(self.policy.denoiser)
+        if policy is not None:
+            for p in policy.parameters():
+                p.requires_grad_(True)
+            # a residual policy keeps its frozen base frozen
+            for p in getattr(policy, "base", _NoParams()).parameters():
+                p.requires_grad_(False)
+        run = SQDF(
+            self.prior, reward, **self.sqdf_settings, sample_steps=self.sample_steps, consistency=self._consistency_model(),
+            kl_reference="prior" if reference is self.prior else reference, policy=policy,
+            seed=self.seed + 1000 * (self._round + 1), device=self.device, progress=False, round=self._round,
+        )
+        new_policy = run.run()
+        self.finetune_log = {f"sqdf_{k}": v for k, v in (run.history[-1] if run.history else {}).items()}
+        return new_policy
+
+    def _consistency_model(self):
+        """Distilled once per study and kept beside the journal (it depends only on the prior)."""
+        if self.sqdf_settings["x0_estimator"] != "consistency":
+            return None
+        if self._consistency is None:
+            from bbo.diffusion.consistency import distill_consistency, load_consistency, save_consistency
+
+            path = None if self.checkpoint_dir is None else self.checkpoint_dir / "consistency"
+            if path is not None and path.exists():
+                self._consistency = load_consistency(path, device=self.device)
+            else:
+                self._consistency = distill_consistency(self.prior, seed=self.seed, device=self.device, progress=False)
+                if path is not None:
+                    save_consistency(self._consistency, path)
+        return self._consistency
+
+
+class _NoParams:
+    def parameters(self):
+        return iter(())
