@@ -11,7 +11,14 @@
 """
 
 from bbo.optimizer import FailedTrialWarning, Optimizer, load_optimizer
-from bbo.optimizers import OPTIMIZERS, BoTorchOptimizer, GeneticOptimizer, RandomOptimizer, SQDFOptimizer
+from bbo.optimizers import (
+    OPTIMIZERS,
+    BoTorchOptimizer,
+    GeneticOptimizer,
+    PGRAFTOptimizer,
+    RandomOptimizer,
+    SQDFOptimizer,
+)
 from bbo.study import Trial, TrialSource, TrialState
 
 __version__ = "0.1.0"
@@ -22,6 +29,7 @@ __all__ = [
     "FailedTrialWarning",
     "GeneticOptimizer",
     "Optimizer",
+    "PGRAFTOptimizer",
     "RandomOptimizer",
     "SQDFOptimizer",
     "Trial",

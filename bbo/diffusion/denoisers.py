@@ -8,6 +8,8 @@ checkpoint is safetensors weights plus JSON, never a pickle.
   at zero, so a policy starts exactly at its prior.
 * :class:`NoiseGatedCorrection`: such a correction scaled by ``sqrt(alpha_bar_t)``, which keeps the
   first sampling step well conditioned for fine-tuning.
+* :class:`StitchedDenoiser`: one denoiser above a timestep and another below it (P-GRAFT's
+  sampler), so a stitched policy saves and loads like any prior.
 """
 
 from __future__ import annotations
@@ -169,6 +171,41 @@ class NoiseGatedCorrection(nn.Module):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> NoiseGatedCorrection:
         return cls(build_denoiser(config["inner"]), config["num_train_timesteps"], config["beta_schedule"])
+
+
+@register_denoiser
+class StitchedDenoiser(nn.Module):
+    """``policy(x, t)`` for timesteps ``t > t_switch`` and ``base(x, t)`` for ``t <= t_switch``: the
+    P-GRAFT sampler (fine-tuned from T to t_I, the frozen prior from t_I to 0) as one denoiser, so a
+    stitched policy is an ordinary :class:`DiffusionPrior` that saves and loads."""
+
+    name = "stitched"
+
+    def __init__(self, policy: nn.Module, base: nn.Module, t_switch: int) -> None:
+        super().__init__()
+        self.policy = policy
+        self.base = base
+        self.t_switch = int(t_switch)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        upper = t > self.t_switch
+        if bool(upper.all()):
+            return self.policy(x, t)
+        if not bool(upper.any()):
+            return self.base(x, t)
+        mask = upper.reshape(-1, *([1] * (x.ndim - 1)))
+        return torch.where(mask, self.policy(x, t), self.base(x, t))
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "policy": {"name": self.policy.name, "config": self.policy.config()},
+            "base": {"name": self.base.name, "config": self.base.config()},
+            "t_switch": self.t_switch,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> StitchedDenoiser:
+        return cls(build_denoiser(config["policy"]), build_denoiser(config["base"]), config["t_switch"])
 
 
 def build_denoiser(spec: dict[str, Any]) -> nn.Module:

@@ -4,6 +4,7 @@ baselines (BoTorch GP-BO, SQDF and P-GRAFT register here too)."""
 from bbo.optimizer import OPTIMIZERS, register_optimizer
 from bbo.optimizers.botorch_bo import BoTorchOptimizer
 from bbo.optimizers.genetic import GeneticOptimizer
+from bbo.optimizers.pgraft_optimizer import PGRAFTOptimizer
 from bbo.optimizers.random_search import RandomOptimizer
 from bbo.optimizers.sqdf_optimizer import SQDFOptimizer
 
@@ -11,6 +12,7 @@ __all__ = [
     "OPTIMIZERS",
     "BoTorchOptimizer",
     "GeneticOptimizer",
+    "PGRAFTOptimizer",
     "RandomOptimizer",
     "SQDFOptimizer",
     "register_optimizer",

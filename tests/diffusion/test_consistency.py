@@ -27,15 +27,6 @@ def mixture() -> GaussianMixturePrior:
     return GaussianMixturePrior([[-2.0, 0.0], [2.0, 0.0]], [0.5, 0.5], [0.5, 0.5], num_steps=STEPS)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """Tiny models: intra-op threads only add synchronisation (and thrash on a shared 2-core box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def distilled():
     prior = mixture()

@@ -53,15 +53,6 @@ def mixture(steps: int = STEPS) -> GaussianMixturePrior:
     return GaussianMixturePrior([[-2.0, 0.0], [2.0, 0.0]], [0.5, 0.5], [0.5, 0.5], num_steps=steps)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """Tiny models: intra-op threads only add synchronisation (and thrash on a shared 2-core box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def mixture_cm():
     return distill_consistency(mixture(), steps=1000, batch_size=256, hidden=64, depth=2, seed=0, progress=False)
