@@ -165,7 +165,7 @@ def _train(stage: str, model: torch.nn.Module, state_path: Path, steps: int, lr:
         if step % 50 == 0 or step == steps:
             log.write(stage, step, {k: float(v.detach()) for k, v in out.items()}, time.time() - t0)
         if bar is not None:
-            bar[0].update(bar[1], completed=step, loss=f"{float(out['loss']):.4g}")
+            bar[0].update(bar[1], completed=step, loss=f"{float(out['loss'].detach()):.4g}")
         if step % every == 0 or step == steps:
             tmp = state_path.with_suffix(".tmp")
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
