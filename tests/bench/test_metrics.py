@@ -63,3 +63,24 @@ def test_naturalness_shares():
     assert metrics.novelty(smiles, ["CCO"]) == 0.5
     # benzene's SA score from RDKit's contrib scorer is about 1 (very easy)
     assert 1.0 <= metrics.mean_sa(["c1ccccc1"]) < 2.0
+
+
+def test_qed_filters_and_fcd():
+    from rdkit.Chem import QED
+
+    assert metrics.mean_qed(["CCO", "bad"]) == pytest.approx(QED.qed(Chem.MolFromSmiles("CCO")))
+    # catechol is a PAINS/Brenk alert; ethanol passes every filter
+    assert metrics.filter_pass_rate(["CCO", "Oc1ccccc1O"]) == 0.5
+    same = ["CCO", "CCN", "c1ccccc1", "CC(=O)O", "CCCl", "OCCO"]
+    assert metrics.frechet_chemnet_distance(same, same) == pytest.approx(0.0, abs=1e-3)
+    assert metrics.frechet_chemnet_distance(same, ["c1ccc2ccccc2c1", "CCCCCCCCCC", "O=C=O", "N#N", "CS", "FC(F)F"]) > 1
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_fcd_matches_the_fcd_package():
+    from fcd import get_fcd
+
+    from bbo.data import moses_smiles
+
+    a, b = list(moses_smiles("train")[:300]), list(moses_smiles("test")[:300])
+    assert metrics.frechet_chemnet_distance(a, b) == pytest.approx(get_fcd(a, b), rel=1e-6)
