@@ -7,7 +7,6 @@ CSV files out of its wheel (a zip archive) and recompress them.
 from __future__ import annotations
 
 import gzip
-import io
 import lzma
 import subprocess
 import sys

@@ -10,6 +10,7 @@ resumes mid-study with the policy of the last finished round.
 
 from __future__ import annotations
 
+import copy
 import json
 from abc import abstractmethod
 from collections.abc import Callable
@@ -18,9 +19,11 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from torch import nn
 
 from bbo.diffusion import DiffusionPrior, build_denoiser, load_prior
 from bbo.diffusion.checkpoint import _load_weights
+from bbo.diffusion.denoisers import StitchedDenoiser
 from bbo.optimizer import Direction, Optimizer
 from bbo.study import Trial
 from bbo.surrogates.ensemble import BootstrapEnsemble
@@ -118,6 +121,21 @@ class GenerativeOptimizer(Optimizer):
         self.policy = self._finetune(reward, reference)
         self.round_log.append({"round": self._round + 1, "n_train": len(y),
                                **{f"surrogate_{k}": v for k, v in surrogate.fit_log.items()}, **self.finetune_log})
+
+    def _trainable_policy(self) -> nn.Module | None:
+        """A trainable copy of the current policy's denoiser to continue fine-tuning from, or None
+        in the first round (the fine-tuner then builds its default policy from the prior)."""
+        if self.policy is self.prior:
+            return None
+        den = self.policy.denoiser
+        policy = copy.deepcopy(den.policy if isinstance(den, StitchedDenoiser) else den)
+        for p in policy.parameters():
+            p.requires_grad_(True)
+        base = getattr(policy, "base", None)  # a residual policy keeps its frozen base frozen
+        if base is not None:
+            for p in base.parameters():
+                p.requires_grad_(False)
+        return policy
 
     @abstractmethod
     def _finetune(self, reward: Reward, reference: DiffusionPrior) -> DiffusionPrior:

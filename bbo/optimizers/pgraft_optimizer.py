@@ -4,12 +4,10 @@ surrogate, then denoising-loss training on the accepted ones)."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any, Literal
 
 from bbo.diffusion import DiffusionPrior
-from bbo.diffusion.denoisers import StitchedDenoiser
 from bbo.finetune.graft import RULES
 from bbo.optimizer import Direction, register_optimizer
 from bbo.optimizers.generative import GenerativeOptimizer, Reward
@@ -90,18 +88,8 @@ class PGRAFTOptimizer(GenerativeOptimizer):
     def _finetune(self, reward: Reward, reference: DiffusionPrior) -> DiffusionPrior:
         from bbo.finetune.graft import PGRAFT
 
-        policy = None
-        if self.policy is not self.prior:
-            den = self.policy.denoiser
-            policy = copy.deepcopy(den.policy if isinstance(den, StitchedDenoiser) else den)
-            for p in policy.parameters():
-                p.requires_grad_(True)
-            base = getattr(policy, "base", None)  # a residual policy keeps its frozen base frozen
-            if base is not None:
-                for p in base.parameters():
-                    p.requires_grad_(False)
         run = PGRAFT(
-            self.prior, reward, **self.pgraft_settings, sample_steps=self.sample_steps, policy=policy,
+            self.prior, reward, **self.pgraft_settings, sample_steps=self.sample_steps, policy=self._trainable_policy(),
             seed=self.seed + 1000 * (self._round + 1), device=self.device, progress=False,
         )
         new_policy = run.run()

@@ -3,7 +3,6 @@ fine-tuner (soft-Q reparameterized policy gradient, KL-regularized, discounted, 
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,16 +75,9 @@ class SQDFOptimizer(GenerativeOptimizer):
     def _finetune(self, reward: Reward, reference: DiffusionPrior) -> DiffusionPrior:
         from bbo.finetune.sqdf import SQDF
 
-        policy = None if self.policy is self.prior else copy.deepcopy(self.policy.denoiser)
-        if policy is not None:
-            for p in policy.parameters():
-                p.requires_grad_(True)
-            # a residual policy keeps its frozen base frozen
-            for p in getattr(policy, "base", _NoParams()).parameters():
-                p.requires_grad_(False)
         run = SQDF(
             self.prior, reward, **self.sqdf_settings, sample_steps=self.sample_steps, consistency=self._consistency_model(),
-            kl_reference="prior" if reference is self.prior else reference, policy=policy,
+            kl_reference="prior" if reference is self.prior else reference, policy=self._trainable_policy(),
             seed=self.seed + 1000 * (self._round + 1), device=self.device, progress=False, round=self._round,
         )
         new_policy = run.run()
@@ -107,8 +99,3 @@ class SQDFOptimizer(GenerativeOptimizer):
                 if path is not None:
                     save_consistency(self._consistency, path)
         return self._consistency
-
-
-class _NoParams:
-    def parameters(self):
-        return iter(())
