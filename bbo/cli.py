@@ -175,7 +175,9 @@ def _print_table(table, title: str) -> None:
         for c in shown:
             v = row[c]
             std = row.get(f"{c}_std")
-            if isinstance(v, float):
+            if c in ("calls", "seeds") and isinstance(v, (int, float)) and not math.isnan(v):
+                cell = str(int(round(v)))
+            elif isinstance(v, float):
                 cell = "nan" if math.isnan(v) else f"{v:.3f}"
                 if std is not None and not math.isnan(std) and row.get("seeds", 1) > 1:
                     cell += f" ± {std:.3f}"

@@ -12,6 +12,8 @@ import inspect
 import json
 import math
 import numbers
+import os
+import shutil
 import threading
 import warnings
 from abc import ABC, abstractmethod
@@ -58,6 +60,8 @@ class Optimizer(ABC):
     """
 
     name: ClassVar[str] = "base"
+    #: constructor arguments that say where to run, not what the study is: not stored, not compared
+    runtime_settings: ClassVar[tuple[str, ...]] = ()
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Optimizer:
         # Capture the constructor arguments so that ``load_optimizer`` can rebuild the optimizer.
@@ -89,7 +93,8 @@ class Optimizer(ABC):
         self.seed = int(seed)
         self.direction: Direction = direction
         self.storage = None if storage is None else Path(storage)
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # guards the journal and the pending-trial view
+        self._update_lock = threading.Lock()  # serializes round updates without blocking tell
         self._journal = Journal(self.storage)
         self._round = 0
         self._n_told = 0
@@ -144,13 +149,17 @@ class Optimizer(ABC):
                 self._pending[t.key].append(t.number)
                 self._orphans[t.number] = t
         self._round = int(self._journal.get_meta("round", 0))
-        if self._round > 0:
-            self._load_checkpoint(self.checkpoint_dir)
+        if self._round > 0 and self._has_checkpoints():
+            directory = self._round_dir(self._round)
+            if not directory.is_dir():
+                raise FileNotFoundError(f"{directory}: the checkpoint of round {self._round} is missing")
+            self._load_checkpoint(directory)
 
     def config(self) -> dict[str, Any]:
         """The optimizer's name and JSON settings, as stored in the journal."""
-        settings = {k: (self.domain.config() if k == "domain" else v) for k, v in self._init_args.items()}
-        return json.loads(json.dumps({"name": self.name, "settings": settings}))
+        settings = {k: (self.domain.config() if k == "domain" else v) for k, v in self._init_args.items()
+                    if k not in self.runtime_settings}
+        return json.loads(json.dumps({"name": self.name, "settings": settings}, default=_json_default))
 
     @property
     def checkpoint_dir(self) -> Path | None:
@@ -167,8 +176,12 @@ class Optimizer(ABC):
         n = self.batch_size if n is None else n
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"ask: n must be a positive integer, got {n!r}")
-        with self._lock:
+        with self._update_lock:  # one round update at a time; tells are recorded meanwhile
             self._maybe_update()
+            return self._ask_locked(n)
+
+    def _ask_locked(self, n: int) -> list[Any]:
+        with self._lock:
             out: list[Any] = []
             while self._orphans and len(out) < n:
                 trial = self._orphans.pop(next(iter(self._orphans)))
@@ -255,26 +268,54 @@ class Optimizer(ABC):
         xs = list(xs)
         if not _is_sequence(ys):
             raise ValueError(f"tell: {len(xs)} objects but a single value {ys!r}; pass one value per object")
-        ys = list(np.asarray(ys, dtype=object).ravel()) if isinstance(ys, np.ndarray) else list(ys)
+        ys = _as_list(ys)
         if len(xs) != len(ys):
             raise ValueError(f"tell: {len(xs)} objects but {len(ys)} values")
         return xs, ys
 
     # -------------------------------------------------------------------------------- rounds
     def _maybe_update(self) -> None:
-        """Run the round-end update once a full round of results has been told since the last."""
-        if self._n_told - self._round * self.round_size < self.round_size:
-            return
-        # catch up on all complete rounds at once (e.g. after many external tells), one update
-        self._update(self.completed_trials())
-        self._round = self._n_told // self.round_size
-        self._write_checkpoint()
-        self._journal.set_meta("round", self._round)
+        """Run the round-end update once a full round of results has been told since the last.
 
-    def _write_checkpoint(self) -> None:
-        if self.checkpoint_dir is not None and type(self)._save_checkpoint is not Optimizer._save_checkpoint:
-            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            self._save_checkpoint(self.checkpoint_dir)
+        Runs without holding the tell lock, so results keep being recorded during a long
+        fine-tune. The new round's checkpoint is written to a fresh directory before the journal
+        records the round, so a crash at any point resumes from a complete checkpoint.
+        """
+        with self._lock:
+            n_told = self._n_told
+            if n_told - self._round * self.round_size < self.round_size:
+                return
+            trials = self.completed_trials()
+        # catch up on all complete rounds at once (e.g. after many external tells), one update
+        self._update(trials)
+        new_round = n_told // self.round_size
+        self._write_checkpoint(new_round)
+        with self._lock:
+            self._round = new_round
+            self._journal.set_meta("round", new_round)
+        self._prune_checkpoints(new_round)
+
+    def _has_checkpoints(self) -> bool:
+        return self.checkpoint_dir is not None and type(self)._save_checkpoint is not Optimizer._save_checkpoint
+
+    def _round_dir(self, round: int) -> Path:
+        return self.checkpoint_dir / f"round-{round:05d}"
+
+    def _write_checkpoint(self, round: int) -> None:
+        if not self._has_checkpoints():
+            return
+        final, tmp = self._round_dir(round), self._round_dir(round).with_suffix(".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        self._save_checkpoint(tmp)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+
+    def _prune_checkpoints(self, keep: int) -> None:
+        if self._has_checkpoints():
+            for old in self.checkpoint_dir.glob("round-*"):
+                if old.name != self._round_dir(keep).name:
+                    shutil.rmtree(old, ignore_errors=True)
 
     # ------------------------------------------------------------------------------- queries
     def score(self, value: float) -> float:
@@ -328,7 +369,7 @@ class Optimizer(ABC):
             if self.storage is None:
                 raise ValueError("save: this optimizer keeps its journal in memory; pass a storage path")
             if self._round > 0:
-                self._write_checkpoint()
+                self._write_checkpoint(self._round)
             return self.storage
 
     def close(self) -> None:
@@ -372,7 +413,16 @@ def _key_text(key: Any) -> str:
 
 
 def _is_sequence(x: Any) -> bool:
-    return isinstance(x, (Sequence, np.ndarray)) and not isinstance(x, (str, bytes))
+    if isinstance(x, (str, bytes)):
+        return False
+    if getattr(x, "ndim", None) == 0:  # 0-d numpy arrays and torch tensors are scalars
+        return False
+    return isinstance(x, Sequence) or (hasattr(x, "__len__") and hasattr(x, "__getitem__"))
+
+
+def _as_list(x: Any) -> list[Any]:
+    """A sequence of values as a plain list (numpy arrays, torch tensors, pandas Series too)."""
+    return list(x.tolist()) if hasattr(x, "tolist") else list(x)
 
 
 def _as_value(i: int, y: Any) -> float | None:
@@ -382,4 +432,15 @@ def _as_value(i: int, y: Any) -> float | None:
         y = y.item()
     if isinstance(y, (bool, np.bool_)) or not isinstance(y, numbers.Real):
         raise ValueError(f"tell: value {i} is {y!r} ({type(y).__name__}); expected a real number or None")
-    return float(y)
+    try:
+        return float(y)
+    except OverflowError:
+        raise ValueError(f"tell: value {i} is too large for a float") from None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"optimizer setting of type {type(value).__name__} cannot be stored in the journal")

@@ -144,3 +144,18 @@ def test_compare_runs_seeds_in_parallel_workers_and_resumes(tmp_path, fake_oracl
     again = CliRunner().invoke(app, args)  # everything is there: resumes and only reports
     assert again.exit_code == 0
     assert pd.read_csv(out / "comparison.csv")["top10_auc"].tolist() == table["top10_auc"].tolist()
+
+
+def test_resume_with_a_larger_budget_and_refuses_changed_settings(tmp_path, fake_oracle_path):
+    out = tmp_path / "out"
+    cfg = _config(tmp_path, budget=40, batch=20)
+    assert CliRunner().invoke(app, ["run", str(cfg), "--out", str(out)]).exit_code == 0
+    more = CliRunner().invoke(app, ["run", str(cfg), "--out", str(out), "--resume", "--budget", "60"])
+    assert more.exit_code == 0, more.output
+    summary = json.loads((out / "tests.fake_oracles_heavy_atoms" / "random" / "seed0" / "summary.json").read_text())
+    assert summary["budget"] == 60 and summary["calls"] == 60
+
+    changed = _config(tmp_path, budget=60, batch=10)
+    result = CliRunner().invoke(app, ["run", str(changed), "--out", str(out), "--resume"])
+    assert result.exit_code == 2
+    assert "started with other settings" in result.output and "batch_size" in result.output

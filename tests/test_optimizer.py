@@ -190,3 +190,54 @@ def test_warning_is_the_only_side_effect_of_fail(opt):
         warnings.simplefilter("always")
         opt.tell(xs, [float("nan")])
     assert len(caught) == 1 and issubclass(caught[0].category, FailedTrialWarning)
+
+
+def test_values_as_arrays_tensors_and_series(opt):
+    import pandas as pd
+    import torch
+
+    xs = opt.ask(4)
+    opt.tell(xs[0], np.array(0.5))
+    opt.tell(xs[1], torch.tensor(1.5))
+    opt.tell(xs[2:], pd.Series([2.0, 3.0]))
+    assert [t.value for t in opt.trials] == [0.5, 1.5, 2.0, 3.0]
+    ys = opt.ask(2)
+    opt.tell(ys, torch.tensor([4.0, 5.0]))
+    with pytest.raises(ValueError, match="value 0 is too large"):
+        opt.tell("CCO", 10**400)
+
+
+def test_one_dimensional_vectors(tmp_path):
+    opt = RandomOptimizer(domain={"name": "vector", "dim": 1}, batch_size=3, seed=0)
+    xs = opt.ask()
+    opt.tell(xs[0], 1.0)  # an asked array is one object
+    opt.tell([0.1, 0.2], [2.0, 3.0])  # a plain list of numbers is a batch of 1-d vectors
+    opt.tell(0.7, 4.0)  # and a bare number is one
+    assert [t.value for t in opt.trials] == [1.0, None, None, 2.0, 3.0, 4.0]
+    assert [t.source.value for t in opt.trials][-3:] == ["external"] * 3
+
+
+def test_update_does_not_block_tells(tmp_path):
+    import threading
+    import time
+
+    class Slow(RandomOptimizer):
+        name = "slow-test"
+
+        def _update(self, trials):
+            started.set()
+            time.sleep(1.0)
+
+    started = threading.Event()
+    opt = Slow(batch_size=2, seed=0)
+    xs = opt.ask()
+    extra = opt.ask(1)
+    opt.tell(xs, [1.0, 2.0])
+    worker = threading.Thread(target=opt.ask)  # runs the round update
+    worker.start()
+    assert started.wait(5)
+    t0 = time.perf_counter()
+    opt.tell(extra, [3.0])  # recorded while the update is still running
+    assert time.perf_counter() - t0 < 0.5
+    worker.join()
+    assert opt.n_told == 3

@@ -40,11 +40,14 @@ def topk_curve(values: Sequence[float], k: int) -> np.ndarray:
     return out
 
 
-def topk_auc(values: Sequence[float], k: int, budget: int | None = None, freq: int = 100) -> float:
+def topk_auc(values: Sequence[float], k: int, budget: int | None = None, freq: int = 100,
+             start: float | None = 0.0) -> float:
     """PMO top-k AUC of the values of unique oracle calls, in call order (maximize).
 
     Failed calls (NaN) count as calls but never enter the top k. ``budget`` defaults to the
-    number of calls; a shorter run is extended at its last top-k mean.
+    number of calls; a shorter run is extended at its last top-k mean. The first trapezoid
+    starts from ``start``: PMO's 0, the worst score of its [0, 1] tasks; None starts from the
+    first call's value, the neutral choice for objectives without a natural floor.
     """
     n = len(values)
     budget = n if budget is None else int(budget)
@@ -54,8 +57,12 @@ def topk_auc(values: Sequence[float], k: int, budget: int | None = None, freq: i
     n = len(values)
     if n == 0:
         return 0.0
-    curve = np.nan_to_num(topk_curve(values, k), nan=0.0)
-    area, prev, called = 0.0, 0.0, 0
+    raw = topk_curve(values, k)
+    if start is None:
+        first = raw[~np.isnan(raw)]
+        start = float(first[0]) if len(first) else 0.0
+    curve = np.where(np.isnan(raw), start, raw)
+    area, prev, called = 0.0, float(start), 0
     for idx in range(freq, n, freq):  # grid points strictly before the last call
         now = curve[idx - 1]
         area += freq * (now + prev) / 2

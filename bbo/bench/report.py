@@ -80,8 +80,12 @@ def summarize(run: RunRecord, with_naturalness: bool = True) -> dict[str, Any]:
         "calls": len(run.values), "failed": int(sum(math.isnan(v) for v in run.values)),
         "wall_time_s": round(float(info.get("wall_time_s", 0.0)), 2),
     }
+    # values are in the maximize orientation; for a minimized oracle they are negated, and the
+    # AUC starts from the first value rather than PMO's floor of 0 (which would be the best)
+    start = 0.0 if run.sign > 0 else None
+    out["direction"] = run.info.get("direction", "maximize")
     for k in TOPK:
-        out[f"top{k}_auc"] = metrics.topk_auc(run.values, k, budget=run.budget)
+        out[f"top{k}_auc"] = metrics.topk_auc(run.values, k, budget=max(run.budget, len(run.values)), start=start)
     for k in TOPK:
         out[f"top{k}_mean"] = metrics.topk_mean(run.values, k)
     if with_naturalness and info.get("domain") == "molecule":
@@ -155,7 +159,7 @@ def aggregate(per_run: pd.DataFrame) -> pd.DataFrame:
                pd.api.types.is_numeric_dtype(per_run[c])]
     grouped = per_run.groupby(["task", "optimizer"], sort=False)
     mean = grouped[numeric].mean()
-    std = grouped[numeric].std(ddof=0)
+    std = grouped[numeric].std(ddof=1)  # the sample standard deviation over seeds
     table = mean.copy()
     for c in numeric:
         table[f"{c}_std"] = std[c]

@@ -25,7 +25,7 @@ from oracles.base import oracle_factory
 
 from bbo.bench.config import BenchmarkConfig, OptimizerSpec, TaskSpec
 from bbo.bench.report import write_report, write_run_outputs
-from bbo.optimizer import OPTIMIZERS, Optimizer, load_optimizer
+from bbo.optimizer import OPTIMIZERS, Optimizer
 from bbo.study import Journal, TrialState
 
 #: stop a run when this many asks in a row bring no new oracle call (an optimizer stuck on repeats)
@@ -34,6 +34,10 @@ MAX_IDLE_ASKS = 50
 
 class RunExistsError(RuntimeError):
     """The run directory already holds a journal and ``resume`` was not asked for."""
+
+
+class RunMismatchError(RunExistsError):
+    """A journal to resume was started with settings other than the config's."""
 
 
 @dataclass
@@ -109,12 +113,15 @@ def run_one(
     storage = run_dir / "journal.db"
     oracle = _make_oracle(task, config.executor.n_jobs)
     budget = config.budget
-    if storage.exists():
-        optimizer = load_optimizer(storage)
-    else:
-        settings = {"domain": oracle.domain, **spec.settings}
+    settings = {"domain": oracle.domain, **spec.settings}
+    try:  # an existing journal is resumed, and only if it was started with these same settings
         optimizer = OPTIMIZERS[spec.kind](**settings, seed=seed, storage=storage, direction=oracle.direction)
-        _record_run(optimizer, task, spec, seed, budget, oracle)
+    except ValueError as err:
+        if not storage.exists() or "journal belongs to" not in str(err):
+            raise
+        raise RunMismatchError(f"{run_dir} was started with other settings than the config has now ({err}); "
+                               f"restore them or choose another --out") from None
+    _record_run(optimizer, task, spec, seed, budget, oracle)  # the budget may have grown on --resume
     counted = BudgetedOracle(oracle, budget)
     told = [t for t in optimizer.trials if t.state is not TrialState.RUNNING]
     counted.remember([t.object for t in told], [math.nan if t.value is None else t.value for t in told])

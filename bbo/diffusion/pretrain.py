@@ -53,6 +53,7 @@ def pretrain_molecule(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    given = smiles is not None
     if smiles is None:
         from bbo.data import moses_smiles
 
@@ -60,6 +61,7 @@ def pretrain_molecule(
     rng = np.random.default_rng(seed)
     if n_train is not None and n_train < len(smiles):
         smiles = [smiles[i] for i in rng.choice(len(smiles), n_train, replace=False)]
+    _check_inputs(out, {"n_train": n_train, "seed": seed, "given_smiles": given, "n_smiles": len(smiles)})
     vocab = _vocabulary(out, smiles)
     ids = _tokenized(out, vocab, smiles)
     log = _Log(out / "log.csv")
@@ -80,6 +82,7 @@ def pretrain_molecule(
     diffusion_seconds = _train(
         "diffusion", denoiser, out / "diffusion.pt", diffusion_steps, lr, checkpoint_every, log, progress, seed + 1,
         lambda step, gen: {"loss": prior.denoising_loss(_batch(data, batch_size, gen, device), gen)},
+        tag={"vae": _stamp(out / "vae.pt")},  # a retrained autoencoder invalidates the diffusion stage
     )
     prior.eval()
     prior.info = {
@@ -93,6 +96,20 @@ def pretrain_molecule(
 
 
 # ------------------------------------------------------------------------------------ stages
+
+
+def _check_inputs(out: Path, inputs: dict[str, Any]) -> None:
+    """Refuse to resume a directory prepared from other data (its tokenized set is cached)."""
+    import json
+
+    path = out / "inputs.json"
+    if path.exists():
+        before = json.loads(path.read_text())
+        if before != inputs:
+            diff = ", ".join(f"{k}: {before.get(k)} -> {v}" for k, v in inputs.items() if before.get(k) != v)
+            raise ValueError(f"{out} was prepared from other data ({diff}); use a new --out")
+    else:
+        path.write_text(json.dumps(inputs))
 
 
 def _vocabulary(out: Path, smiles: Sequence[str]) -> SelfiesVocabulary:
@@ -135,19 +152,22 @@ def _batch(data: torch.Tensor, n: int, gen: torch.Generator, device: str) -> tor
 
 
 def _train(stage: str, model: torch.nn.Module, state_path: Path, steps: int, lr: float, every: int, log: _Log,
-           progress: bool, seed: int, step_fn) -> float:
+           progress: bool, seed: int, step_fn, tag: dict[str, Any] | None = None) -> float:
     """A resumable AdamW loop with gradient clipping, cosine decay, a progress bar and a loss log;
     returns the stage's total training seconds over all sessions."""
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / max(steps, 1))))
     gen = torch.Generator().manual_seed(seed)
     step, before = 0, 0.0
-    if state_path.exists():
-        state = torch.load(state_path, weights_only=True)
+    device = next(model.parameters()).device
+    state = torch.load(state_path, weights_only=True, map_location=device) if state_path.exists() else None
+    if state is not None and state.get("tag") != tag:
+        state = None  # trained on inputs that have changed since: start this stage over
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        gen.set_state(state["generator"])
+        gen.set_state(state["generator"].cpu())
         step, before = int(state["step"]), float(state.get("seconds", 0.0))
     if step >= steps:
         return before
@@ -169,7 +189,8 @@ def _train(stage: str, model: torch.nn.Module, state_path: Path, steps: int, lr:
         if step % every == 0 or step == steps:
             tmp = state_path.with_suffix(".tmp")
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                        "generator": gen.get_state(), "step": step, "seconds": before + time.time() - t0}, tmp)
+                        "generator": gen.get_state(), "step": step, "seconds": before + time.time() - t0,
+                        "tag": tag}, tmp)
             os.replace(tmp, state_path)
     if bar is not None:
         bar[0].stop()

@@ -198,7 +198,9 @@ class DiffusionPrior(nn.Module):
         return (objects, out) if return_trajectory else objects
 
     def decode(self, x0: torch.Tensor) -> list[Any]:
-        return list(x0.detach().cpu()) if self.codec is None else self.codec.decode(x0)
+        if self.codec is None:  # plain vectors: numpy arrays, as every optimizer returns them
+            return list(x0.detach().cpu().numpy())
+        return self.codec.decode(x0)
 
     def encode(self, objects: list[Any]) -> torch.Tensor:
         if self.codec is None:

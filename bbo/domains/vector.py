@@ -19,7 +19,7 @@ class VectorDomain(Domain):
 
     def validate(self, obj: Any) -> str | None:
         try:
-            arr = np.asarray(obj, dtype=float)
+            arr = self._array(obj)
         except (TypeError, ValueError):
             return f"expected a vector of {self.dim} numbers, got {type(obj).__name__}"
         if arr.shape != (self.dim,):
@@ -28,15 +28,25 @@ class VectorDomain(Domain):
             return "vector has non-finite entries"
         return None
 
+    def _array(self, obj: Any) -> np.ndarray:
+        arr = np.asarray(obj, dtype=np.float64)
+        return arr.reshape(1) if self.dim == 1 and arr.ndim == 0 else arr  # a number is a 1-d vector
+
     def key(self, obj: Any) -> bytes:
-        return np.asarray(obj, dtype=np.float64).tobytes()
+        return self._array(obj).tobytes()
 
     def is_single(self, x: Any) -> bool:
+        """One vector: an array of shape ``(dim,)``, a list of ``dim`` numbers, or for ``dim == 1`` a
+        bare number. For ``dim == 1`` a plain list of numbers is a batch."""
+        if np.isscalar(x) or getattr(x, "ndim", None) == 0:
+            return self.dim == 1
+        if getattr(x, "shape", None) == (self.dim,):  # an array (what ask returns) is unambiguous
+            return True
         arr = np.asarray(x, dtype=object)
-        return arr.ndim == 1 and arr.size > 0 and all(np.isscalar(v) for v in arr)
+        return arr.ndim == 1 and len(arr) == self.dim and all(np.isscalar(v) for v in arr) and self.dim > 1
 
     def to_json(self, obj: Any) -> list[float]:
-        return [float(v) for v in np.asarray(obj, dtype=float)]
+        return [float(v) for v in self._array(obj)]
 
     def from_json(self, data: Any) -> np.ndarray:
         return np.asarray(data, dtype=float)

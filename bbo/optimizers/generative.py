@@ -46,10 +46,12 @@ class GenerativeOptimizer(Optimizer):
         Other arguments as :class:`~bbo.optimizer.Optimizer`; the domain follows the prior.
     """
 
+    runtime_settings = ("device",)
+
     def __init__(
         self,
         *,
-        prior: str,
+        prior: str | Path,
         batch_size: int = 64,
         round_size: int | None = None,
         seed: int = 0,
@@ -104,10 +106,11 @@ class GenerativeOptimizer(Optimizer):
     # ------------------------------------------------------------------------------ rounds
     def _update(self, trials: list[Trial]) -> None:
         objects = [self.domain.from_json(t.object) for t in trials]
-        x, keep = self._encode(objects)
+        keep = self._encodable(objects)
+        if sum(keep) < 2:
+            return  # nothing to learn from yet (e.g. a round whose every result failed)
+        x = self._encode([o for o, k in zip(objects, keep) if k])
         y = torch.tensor([self.score(t.value) for t, k in zip(trials, keep) if k], dtype=torch.float32)
-        if len(y) < 2:
-            return  # nothing to learn from yet
         surrogate = BootstrapEnsemble(x.shape[1:].numel(), heads=self.surrogate_heads, hidden=self.surrogate_hidden,
                                       seed=self.seed + self._round).fit(x.cpu(), y, steps=self.surrogate_steps)
         self.surrogate = surrogate.to(self.device)
@@ -141,14 +144,16 @@ class GenerativeOptimizer(Optimizer):
     def _finetune(self, reward: Reward, reference: DiffusionPrior) -> DiffusionPrior:
         """Fine-tune ``self.policy`` against ``reward`` with a KL to ``reference``; return the new policy."""
 
-    def _encode(self, objects: list[Any]) -> tuple[torch.Tensor, list[bool]]:
-        """Objects in the prior's space and which of them could be encoded (e.g. a molecule too long
-        for the vocabulary is left out of the surrogate's data)."""
-        if self.prior.codec is None:
-            return self.prior.encode(objects).to(self.device), [True] * len(objects)
-        _, ok = self.prior.codec.vocab.encode(objects)
-        x = self.prior.encode([o for o, k in zip(objects, ok) if k])
-        return x.to(self.device), ok.tolist()
+    def _encodable(self, objects: list[Any]) -> list[bool]:
+        """Which objects the prior's codec can encode (a molecule too long for the vocabulary is
+        left out of the surrogate's data)."""
+        if self.prior.codec is None or not objects:
+            return [True] * len(objects)
+        return self.prior.codec.vocab.encode(objects)[1].tolist()
+
+    def _encode(self, objects: list[Any]) -> torch.Tensor:
+        """Encodable objects in the prior's space, ``n x *shape``."""
+        return self.prior.encode(objects).to(self.device)
 
     # ------------------------------------------------------------------------- checkpoints
     def _save_checkpoint(self, directory: Path) -> None:
@@ -156,6 +161,9 @@ class GenerativeOptimizer(Optimizer):
 
         target = directory / POLICY_DIR
         target.mkdir(parents=True, exist_ok=True)
+        if self.policy is self.prior:  # no update has changed it yet: nothing to store but that
+            (target / "config.json").write_text(json.dumps({"denoiser": "prior", "rounds": self.round_log}) + "\n")
+            return
         den = self.policy.denoiser
         save_file({k: v.detach().cpu().contiguous() for k, v in den.state_dict().items()}, str(target / "denoiser.safetensors"))
         (target / "config.json").write_text(json.dumps({"denoiser": {"name": den.name, "config": den.config()},
@@ -166,10 +174,22 @@ class GenerativeOptimizer(Optimizer):
         if not (target / "config.json").exists():
             raise FileNotFoundError(f"{target}: no policy checkpoint to resume round {self._round} from")
         config = json.loads((target / "config.json").read_text())
+        self.round_log = list(config.get("rounds", []))
+        if config["denoiser"] == "prior":
+            self.policy = self.prior
+            return
         denoiser = build_denoiser(config["denoiser"])
         _load_weights(denoiser, target / "denoiser.safetensors", "policy")
         self.policy = self.prior.with_denoiser(denoiser.to(self.device))
-        self.round_log = list(config.get("rounds", []))
+
+    def config(self) -> dict[str, Any]:
+        """As stored in the journal, with the prior as an absolute path when it is one, so that the
+        study resumes from any working directory."""
+        config = super().config()
+        prior = Path(config["settings"]["prior"])
+        if prior.exists():
+            config["settings"]["prior"] = str(prior.resolve())
+        return config
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(domain={self.domain!r}, n_told={self.n_told}, round={self.round})"

@@ -42,7 +42,7 @@ class PGRAFTOptimizer(GenerativeOptimizer):
     def __init__(
         self,
         *,
-        prior: str,
+        prior: str | Path,
         batch_size: int = 64,
         round_size: int | None = None,
         seed: int = 0,

@@ -3,6 +3,8 @@ fine-tuner (soft-Q reparameterized policy gradient, KL-regularized, discounted, 
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,7 +36,7 @@ class SQDFOptimizer(GenerativeOptimizer):
     def __init__(
         self,
         *,
-        prior: str,
+        prior: str | Path,
         batch_size: int = 64,
         round_size: int | None = None,
         seed: int = 0,
@@ -96,6 +98,9 @@ class SQDFOptimizer(GenerativeOptimizer):
                 self._consistency = load_consistency(path, device=self.device)
             else:
                 self._consistency = distill_consistency(self.prior, seed=self.seed, device=self.device, progress=False)
-                if path is not None:
-                    save_consistency(self._consistency, path)
+                if path is not None:  # written whole, then renamed: a crash never leaves half of it
+                    tmp = path.with_suffix(".tmp")
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    save_consistency(self._consistency, tmp)
+                    os.replace(tmp, path)
         return self._consistency

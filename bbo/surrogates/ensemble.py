@@ -67,7 +67,8 @@ class BootstrapEnsemble(nn.Module):
         return self.heads_output(x).mean(0)
 
     def std(self, x: torch.Tensor) -> torch.Tensor:
-        return self.heads_output(x).std(0, unbiased=self.heads > 1) if self.heads > 1 else torch.zeros(x.shape[0])
+        out = self.heads_output(x)
+        return out.std(0) if self.heads > 1 else torch.zeros_like(out[0])
 
     def optimistic(self, x: torch.Tensor, kind: Literal["ucb", "max", "mean"] = "ucb", beta: float = 1.0) -> torch.Tensor:
         """Optimistic reward, ``batch``: ``mean + beta * std`` (ucb), max over heads, or the mean."""

@@ -84,3 +84,9 @@ def test_fcd_matches_the_fcd_package():
 
     a, b = list(moses_smiles("train")[:300]), list(moses_smiles("test")[:300])
     assert metrics.frechet_chemnet_distance(a, b) == pytest.approx(get_fcd(a, b), rel=1e-6)
+
+
+def test_auc_can_start_from_the_first_value():
+    # for an objective without PMO's floor of 0 (a negated minimized value), start at the first call
+    assert metrics.topk_auc([-3.0] * 1000, k=1, start=None) == pytest.approx(-3.0)
+    assert metrics.topk_auc([-3.0, -1.0], k=1, freq=1, start=None) == pytest.approx((-3.0 + (-3.0 - 1.0) / 2) / 2)

@@ -43,7 +43,7 @@ def test_learns_checkpoints_and_resumes(tmp_path, prior_dir):
     print("\n[pgraft optimizer] mean reward of asks per round", [round(float(r), 3) for r in rewards])
     assert rewards[-1] > rewards[0] + 1.0, rewards
     assert isinstance(opt.policy.denoiser, StitchedDenoiser) and opt.policy.denoiser.t_switch > 0
-    ckpt = tmp_path / "j.db.ckpt" / "policy"
+    (ckpt,) = [d / "policy" for d in (tmp_path / "j.db.ckpt").glob("round-*")]
     assert (ckpt / "denoiser.safetensors").exists()
     assert json.loads((ckpt / "config.json").read_text())["denoiser"]["name"] == "stitched"
     log = opt.round_log[-1]

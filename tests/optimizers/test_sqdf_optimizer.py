@@ -36,7 +36,9 @@ def test_learns_checkpoints_and_resumes(tmp_path, prior_dir):
     assert opt.round == 3  # three updates happened, at the asks after each full round
     # the prior puts 30% on the good component; the fine-tuned policy asks from it far more often
     assert rewards[-1] > rewards[0] + 1.0, rewards
-    assert (tmp_path / "j.db.ckpt" / "policy" / "denoiser.safetensors").exists()
+    rounds = sorted(p.name for p in (tmp_path / "j.db.ckpt").glob("round-*"))
+    assert rounds == ["round-00003"]  # written whole for each round; older rounds pruned
+    assert (tmp_path / "j.db.ckpt" / "round-00003" / "policy" / "denoiser.safetensors").exists()
     assert opt.round_log[-1]["surrogate_n"] == 192
 
     resumed = load_optimizer(tmp_path / "j.db")
@@ -44,6 +46,23 @@ def test_learns_checkpoints_and_resumes(tmp_path, prior_dir):
     for a, b in zip(opt.policy.denoiser.state_dict().values(), resumed.policy.denoiser.state_dict().values()):
         assert torch.equal(a, b)
     assert np.allclose(np.stack(resumed.ask(8)), np.stack(opt.ask(8)))  # same policy, same seed state
+
+
+def test_failed_rounds_never_break_the_study_and_resume(tmp_path, prior_dir):
+    from pathlib import Path
+
+    opt = SQDFOptimizer(prior=Path(prior_dir), seed=0, storage=tmp_path / "j.db", device="cpu", **FAST)
+    xs = opt.ask()
+    with pytest.warns(UserWarning):
+        opt.tell(xs, [float("nan")] * 63 + [1.0])  # a round in which all but one call failed
+    xs = opt.ask()  # the update has nothing to learn from: it is skipped, the policy stays the prior
+    assert opt.round == 1 and opt.policy is opt.prior
+    resumed = load_optimizer(tmp_path / "j.db")
+    assert resumed.policy is resumed.prior  # and so it resumes, from any device setting
+    resumed.tell(xs, linear(xs))
+    assert len(resumed.ask()) == 64 and resumed.round == 2
+    assert resumed.config()["settings"]["prior"] == str(Path(prior_dir).resolve())
+    assert "device" not in resumed.config()["settings"]
 
 
 def test_wrong_domain_and_settings_are_refused(prior_dir):
