@@ -21,6 +21,8 @@ from bbo.optimizers import (
 )
 from bbo.study import Trial, TrialSource, TrialState
 
+load = load_optimizer  # the short name used in the design notes: bbo.load("runs/osim.db")
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -35,5 +37,6 @@ __all__ = [
     "Trial",
     "TrialSource",
     "TrialState",
+    "load",
     "load_optimizer",
 ]

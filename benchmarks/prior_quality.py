@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--ref", type=int, default=None,
+                        help="FCD against a random subset of this many test molecules (default: all 176,074)")
     args = parser.parse_args()
 
     prior = load_prior(args.prior, device=args.device)
@@ -53,6 +55,8 @@ def main() -> None:
     train = frozenset(train_all)
     test = list(moses_smiles("test"))
     rng = np.random.default_rng(0)
+    if args.ref is not None and args.ref < len(test):
+        test = [test[i] for i in rng.choice(len(test), args.ref, replace=False)]
     reference = [train_all[i] for i in rng.choice(len(train_all), args.n, replace=False)]
     rows = {"prior": figures(generated, train, test, args.device),
             "MOSES train sample": figures(reference, frozenset(), test, args.device)}
