@@ -1,6 +1,6 @@
 """Naturalness of a molecular prior's samples against the MOSES test split, as a table.
 
-    python benchmarks/prior_quality.py PRIOR [--n 10000] [--steps 50] [--device cuda]
+    python benchmarks/prior_quality.py PRIOR [--n 10000] [--steps 50] [--ref 20000] [--device cuda]
 
 PRIOR is a shipped prior's name or a directory written by ``save_prior`` (``bbo pretrain molecule``
 writes ``<out>/prior``). The reference row is a same-size sample of MOSES train scored the same
