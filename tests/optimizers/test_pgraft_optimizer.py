@@ -8,24 +8,13 @@ import pytest
 import torch
 
 from bbo import load_optimizer
-from bbo.diffusion import GaussianMixturePrior, save_prior
 from bbo.finetune.graft import StitchedDenoiser
 from bbo.optimizers.pgraft_optimizer import PGRAFTOptimizer
+from tests.optimizers.conftest import linear
 
 FAST = dict(batch_size=64, sample_steps=50, rule="top_k", keep=0.25, t_split=0.25, pgraft_rounds=2,
             samples_per_round=1024, train_steps=150, pgraft_batch_size=256, lr=2e-3, surrogate_steps=300,
             surrogate_hidden=64)
-
-
-def linear(xs):
-    return [float(x[0] + 0.5 * x[1]) for x in xs]
-
-
-@pytest.fixture(scope="module")
-def prior_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("prior")
-    save_prior(GaussianMixturePrior([[-2.0, 0.0], [2.0, 0.0]], [0.5, 0.5], [0.7, 0.3], num_steps=50), path)
-    return str(path)
 
 
 def test_learns_checkpoints_and_resumes(tmp_path, prior_dir):

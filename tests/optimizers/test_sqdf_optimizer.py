@@ -6,22 +6,11 @@ import pytest
 import torch
 
 from bbo import load_optimizer
-from bbo.diffusion import GaussianMixturePrior, save_prior
 from bbo.optimizers.sqdf_optimizer import SQDFOptimizer
+from tests.optimizers.conftest import linear
 
 FAST = dict(batch_size=64, sample_steps=50, alpha=0.5, gamma=1.0, sqdf_steps=100, sqdf_batch_size=128,
             trajectories_per_update=32, x0_estimator="tweedie", surrogate_steps=300, surrogate_hidden=64)
-
-
-def linear(xs):
-    return [float(x[0] + 0.5 * x[1]) for x in xs]
-
-
-@pytest.fixture(scope="module")
-def prior_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("prior")
-    save_prior(GaussianMixturePrior([[-2.0, 0.0], [2.0, 0.0]], [0.5, 0.5], [0.7, 0.3], num_steps=50), path)
-    return str(path)
 
 
 def test_learns_checkpoints_and_resumes(tmp_path, prior_dir):
