@@ -114,3 +114,32 @@ def test_bad_checkpoints_give_clear_errors(tmp_path):
         load_prior(d)
     with pytest.raises(FileNotFoundError, match="not a shipped prior"):
         load_prior(tmp_path / "nothing-here")
+
+
+class _EpsOfStandardNormal(torch.nn.Module):
+    """The exact eps of x0 ~ N(0, I), plus ``error``: a well trained network is off by about this."""
+
+    name = "eps_of_standard_normal"
+
+    def __init__(self, alphas_cumprod: torch.Tensor, error: float) -> None:
+        super().__init__()
+        self.register_buffer("abar", alphas_cumprod)
+        self.error = error
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return (1 - self.abar[t])[:, None].sqrt() * x + self.error
+
+
+@pytest.mark.parametrize("schedule, stable", [("linear", True), ("squaredcos_cap_v2", False)])
+def test_learned_eps_errors_do_not_blow_up_under_the_default_schedule(schedule, stable):
+    """A 0.01 eps error must move samples by ~0.01, not by far more at the first (near pure-noise)
+    step: why learned priors default to the linear schedule."""
+    samples = []
+    for error in (0.0, 0.01):
+        prior = DiffusionPrior(torch.nn.Identity(), (4,), beta_schedule=schedule, sample_steps=50)
+        prior.denoiser = _EpsOfStandardNormal(prior.alphas_cumprod, error)
+        samples.append(prior.sample_tensors(1000, generator=torch.Generator().manual_seed(0)))
+    shift = float((samples[1] - samples[0]).abs().max())
+    assert (shift < 0.05) == stable, f"{schedule}: a 0.01 eps error moved samples by {shift:.3g}"
+    if stable:
+        assert DiffusionPrior(MLPDenoiser(4), (4,)).schedule_config["beta_schedule"] == schedule
