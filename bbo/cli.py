@@ -122,8 +122,11 @@ def pretrain(
     batch_size: Annotated[int, typer.Option(min=1)] = 256,
     n_train: Annotated[Optional[int], typer.Option(help="train on a random subset of this many molecules")] = None,
     latent_dim: Annotated[int, typer.Option(min=2, help="autoencoder latent size (the diffusion space)")] = 64,
+    enc_hidden: Annotated[int, typer.Option(min=8, help="GRU encoder width (each direction)")] = 256,
     dec_hidden: Annotated[int, typer.Option(min=8, help="GRU decoder width")] = 512,
     beta: Annotated[float, typer.Option(min=0.0, help="KL weight of the autoencoder")] = 0.05,
+    beta_schedule: Annotated[str, typer.Option(help="diffusers noise schedule of the latent diffusion")] = "linear",
+    consistency_steps: Annotated[int, typer.Option(min=0, help="consistency distillation steps (0: none shipped)")] = 4000,
     device: Annotated[Optional[str], typer.Option(help="cuda or cpu (default: cuda when present)")] = None,
     seed: int = 0,
 ) -> None:
@@ -134,8 +137,10 @@ def pretrain(
 
     command = " ".join(["bbo", "pretrain", *sys.argv[2:]]) if sys.argv[1:2] == ["pretrain"] else None
     pretrain_molecule(out, vae_steps=vae_steps, diffusion_steps=diffusion_steps, batch_size=batch_size,
-                      n_train=n_train, latent_dim=latent_dim, dec_hidden=dec_hidden, beta=beta, device=device, seed=seed,
-                      command=command)
+                      n_train=n_train, latent_dim=latent_dim, enc_hidden=enc_hidden,
+                      dec_hidden=dec_hidden, beta=beta, beta_schedule=beta_schedule,
+                      consistency_steps=consistency_steps, device=device,
+                      seed=seed, command=command)
     console.print(f"prior written to [bold]{out / 'prior'}[/]; load it with bbo.diffusion.load_prior({str(out / 'prior')!r})")
 
 

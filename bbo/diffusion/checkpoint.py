@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors.torch import load_file, save_file
 
 from bbo.diffusion.denoisers import build_denoiser
@@ -63,7 +64,19 @@ def load_prior(name_or_path: str | Path, device: str | None = None) -> Diffusion
     prior = DiffusionPrior(denoiser, tuple(p["shape"]), codec, num_train_timesteps=p["num_train_timesteps"],
                            beta_schedule=p["beta_schedule"], sample_steps=p["sample_steps"], info=config.get("info"))
     prior.eval()
+    prior.source = path  # where a consistency model shipped with the prior is found
     return prior.to(device) if device else prior
+
+
+def load_prior_consistency(prior: DiffusionPrior, device: str | torch.device | None = None):
+    """The consistency model distilled from ``prior`` and saved beside it (``<prior dir>/consistency``,
+    as ``bbo pretrain`` ships it), or None when there is none."""
+    source = getattr(prior, "source", None)
+    if source is None or not (Path(source) / "consistency").is_dir():
+        return None
+    from bbo.diffusion.consistency import load_consistency
+
+    return load_consistency(Path(source) / "consistency", device=device)
 
 
 def _load_weights(module: Any, file: Path, what: str) -> None:

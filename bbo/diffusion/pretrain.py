@@ -25,7 +25,7 @@ from bbo.diffusion.checkpoint import save_prior
 from bbo.diffusion.codecs import MoleculeVAE
 from bbo.diffusion.denoisers import MLPDenoiser
 from bbo.diffusion.prior import DiffusionPrior
-from bbo.domains.selfies_vocab import SelfiesVocabulary
+from bbo.domains.selfies_vocab import PAD, SelfiesVocabulary
 
 
 def pretrain_molecule(
@@ -38,11 +38,14 @@ def pretrain_molecule(
     batch_size: int = 256,
     lr: float = 1e-3,
     latent_dim: int = 64,
+    enc_hidden: int = 256,
     dec_hidden: int = 512,
     beta: float = 0.05,
     denoiser_hidden: int = 512,
     denoiser_depth: int = 4,
     sample_steps: int = 50,
+    beta_schedule: str = "linear",
+    consistency_steps: int = 4000,
     checkpoint_every: int = 500,
     device: str | None = None,
     seed: int = 0,
@@ -66,10 +69,11 @@ def pretrain_molecule(
     ids = _tokenized(out, vocab, smiles)
     log = _Log(out / "log.csv")
 
-    vae = MoleculeVAE(vocab.config(), latent_dim=latent_dim, dec_hidden=dec_hidden).to(device)
+    vae = MoleculeVAE(vocab.config(), latent_dim=latent_dim, enc_hidden=enc_hidden, dec_hidden=dec_hidden).to(device)
+    buckets = _LengthBuckets(ids, batch_size, pad=vocab.index[PAD])
     vae_seconds = _train(
         "vae", vae, out / "vae.pt", vae_steps, lr, checkpoint_every, log, progress, seed,
-        lambda step, gen: vae.loss(_batch(ids, batch_size, gen, device), beta * min(1.0, step / (0.2 * vae_steps + 1)), gen),
+        lambda step, gen: vae.loss(buckets.batch(gen, device), beta * min(1.0, step / (0.2 * vae_steps + 1)), gen),
     )
     vae.eval()
     latents = _latents(out, vae, ids, device)
@@ -78,11 +82,12 @@ def pretrain_molecule(
     data = ((latents - vae.latent_mean.cpu()) / vae.latent_std.cpu()).float()
 
     denoiser = MLPDenoiser(latent_dim, hidden=denoiser_hidden, depth=denoiser_depth).to(device)
-    prior = DiffusionPrior(denoiser, (latent_dim,), vae, sample_steps=sample_steps).to(device)
+    prior = DiffusionPrior(denoiser, (latent_dim,), vae, sample_steps=sample_steps,
+                           beta_schedule=beta_schedule).to(device)
     diffusion_seconds = _train(
         "diffusion", denoiser, out / "diffusion.pt", diffusion_steps, lr, checkpoint_every, log, progress, seed + 1,
         lambda step, gen: {"loss": prior.denoising_loss(_batch(data, batch_size, gen, device), gen)},
-        tag={"vae": _stamp(out / "vae.pt")},  # a retrained autoencoder invalidates the diffusion stage
+        tag={"vae": _stamp(out / "vae.pt"), "beta_schedule": beta_schedule},  # a retrained autoencoder invalidates the diffusion stage
     )
     prior.eval()
     prior.info = {
@@ -92,7 +97,32 @@ def pretrain_molecule(
         "hardware": _hardware(device), "command": command or "bbo pretrain molecule",
     }
     save_prior(prior, out / "prior")
+    if consistency_steps:
+        _distil(out, prior, consistency_steps, batch_size, device, seed + 2, progress)
     return prior
+
+
+def _distil(out: Path, prior: DiffusionPrior, steps: int, batch_size: int, device: str, seed: int,
+            progress: bool) -> None:
+    """Distil the consistency model SQDF uses and ship it inside the prior's directory; done once
+    per trained diffusion stage."""
+    from bbo.diffusion.consistency import distill_consistency, save_consistency
+
+    stamp = f"{_stamp(out / 'diffusion.pt')}:{steps}"
+    done = out / "consistency.done"
+    if done.exists() and done.read_text() == stamp and (out / "consistency").is_dir():
+        save_dir = out / "consistency"
+    else:
+        t0 = time.time()
+        model = distill_consistency(prior, steps=steps, batch_size=batch_size, seed=seed, hidden=256, depth=3,
+                                    device=device, progress=progress)
+        model.info = {**getattr(model, "info", {}), "distill_steps": steps, "train_seconds": round(time.time() - t0, 1),
+                      "hardware": _hardware(device)}
+        save_dir = save_consistency(model, out / "consistency")
+        done.write_text(stamp)
+    import shutil
+
+    shutil.copytree(save_dir, out / "prior" / "consistency", dirs_exist_ok=True)
 
 
 # ------------------------------------------------------------------------------------ stages
@@ -149,6 +179,28 @@ def _stamp(path: Path) -> str:
 
 def _batch(data: torch.Tensor, n: int, gen: torch.Generator, device: str) -> torch.Tensor:
     return data[torch.randint(len(data), (n,), generator=gen)].to(device)
+
+
+class _LengthBuckets:
+    """Batches of molecules of similar length, trimmed to their longest: the GRUs then run over
+    far fewer padding steps (about 1.5x faster on MOSES). Each batch is a random window of the
+    length-sorted set; windows cover every molecule and batches still mix lengths across steps."""
+
+    def __init__(self, ids: torch.Tensor, batch_size: int, pad: int) -> None:
+        self.ids, self.batch_size = ids, int(batch_size)
+        lengths = (ids != pad).sum(1)
+        # a random tie-break so equal-length molecules are not always batched together
+        jitter = torch.rand(len(ids), generator=torch.Generator().manual_seed(0))
+        self.order = torch.from_numpy(np.lexsort((jitter.numpy(), lengths.numpy())))
+        self.lengths = lengths[self.order]
+
+    def batch(self, gen: torch.Generator, device: str) -> torch.Tensor:
+        n = len(self.order)
+        window = min(n, 8 * self.batch_size)
+        start = int(torch.randint(n - window + 1, (1,), generator=gen))
+        pick = start + torch.randperm(window, generator=gen)[: self.batch_size]
+        width = max(int(self.lengths[pick].max()), 1)
+        return self.ids[self.order[pick], :width].to(device)
 
 
 def _train(stage: str, model: torch.nn.Module, state_path: Path, steps: int, lr: float, every: int, log: _Log,

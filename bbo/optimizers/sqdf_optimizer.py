@@ -21,7 +21,9 @@ class SQDFOptimizer(GenerativeOptimizer):
     naturalness), ``gamma`` (discount over denoising steps), ``sqdf_steps`` gradient updates per
     round with ``sqdf_batch_size`` (trajectory, step) pairs, ``lr``, ``x0_estimator``
     (``"consistency"`` or ``"tweedie"``), ``buffer`` (``"prioritized"``, ``"uniform"``, ``"none"``,
-    reset each round) and ``buffer_capacity``, ``trajectories_per_update``. The policy carries over
+    reset each round) and ``buffer_capacity``, ``trajectories_per_update`` fresh trajectories every
+    ``rollout_every`` updates (default 4: on the molecular prior the rollouts took two thirds of a
+    round at 1, and the replay buffer keeps the updates fed in between). The policy carries over
     from round to round; the KL anchor is the pretrained prior unless ``kl_to="previous"``.
 
     Default ``gamma = 1`` (the paper uses 0.9 for text-to-image): which mode a sample lands in is
@@ -50,6 +52,7 @@ class SQDFOptimizer(GenerativeOptimizer):
         optimism: Literal["ucb", "max", "mean"] = "ucb",
         beta: float = 1.0,
         kl_to: Literal["prior", "previous"] = "prior",
+        reward_margin: float = 1.0,
         device: str | None = None,
         alpha: float = 1.0,
         gamma: float = 1.0,
@@ -60,16 +63,18 @@ class SQDFOptimizer(GenerativeOptimizer):
         buffer: Literal["prioritized", "uniform", "none"] = "prioritized",
         buffer_capacity: int = 1024,
         trajectories_per_update: int = 32,
+        rollout_every: int = 4,
     ) -> None:
         super().__init__(
             prior=prior, batch_size=batch_size, round_size=round_size, seed=seed, storage=storage,
             direction=direction, domain=domain, sample_steps=sample_steps, surrogate_heads=surrogate_heads,
             surrogate_hidden=surrogate_hidden, surrogate_steps=surrogate_steps, optimism=optimism, beta=beta,
-            kl_to=kl_to, device=device,
+            kl_to=kl_to, reward_margin=reward_margin, device=device,
         )
         self.sqdf_settings = dict(
             alpha=alpha, gamma=gamma, steps=sqdf_steps, batch_size=sqdf_batch_size, lr=lr, x0_estimator=x0_estimator,
             buffer=buffer, buffer_capacity=buffer_capacity, trajectories_per_update=trajectories_per_update,
+            rollout_every=rollout_every,
         )
         self._consistency = None
         self._open()
@@ -87,14 +92,20 @@ class SQDFOptimizer(GenerativeOptimizer):
         return new_policy
 
     def _consistency_model(self):
-        """Distilled once per study and kept beside the journal (it depends only on the prior)."""
+        """The one shipped with the prior, else distilled once per study and kept beside the
+        journal (it depends only on the prior)."""
         if self.sqdf_settings["x0_estimator"] != "consistency":
             return None
         if self._consistency is None:
             from bbo.diffusion.consistency import distill_consistency, load_consistency, save_consistency
 
+            from bbo.diffusion.checkpoint import load_prior_consistency
+
             path = None if self.checkpoint_dir is None else self.checkpoint_dir / "consistency"
-            if path is not None and path.exists():
+            shipped = load_prior_consistency(self.prior, device=self.device)
+            if shipped is not None:
+                self._consistency = shipped
+            elif path is not None and path.exists():
                 self._consistency = load_consistency(path, device=self.device)
             else:
                 self._consistency = distill_consistency(self.prior, seed=self.seed, device=self.device, progress=False)
