@@ -156,9 +156,13 @@ class Optimizer(ABC):
             self._load_checkpoint(directory)
 
     def config(self) -> dict[str, Any]:
-        """The optimizer's name and JSON settings, as stored in the journal."""
+        """The optimizer's name and JSON settings, as stored in the journal; a prior given as a
+        directory is stored as an absolute path, so that the study resumes from anywhere."""
         settings = {k: (self.domain.config() if k == "domain" else v) for k, v in self._init_args.items()
                     if k not in self.runtime_settings}
+        prior = settings.get("prior")
+        if prior is not None and Path(prior).exists():
+            settings["prior"] = str(Path(prior).resolve())
         return json.loads(json.dumps({"name": self.name, "settings": settings}, default=_json_default))
 
     @property

@@ -35,3 +35,26 @@ class HeavyAtoms(Oracle):
 
 def heavy_atoms(log: str | None = None, delay: float = 0.0, n_jobs: int = 1) -> HeavyAtoms:
     return HeavyAtoms(log=log, delay=delay, n_jobs=n_jobs)
+
+
+class LinearVector(Oracle):
+    """``x[0] + 0.5 x[1]`` on 2-D vectors, optionally slowed down (to be killed mid-run)."""
+
+    name = "linear_vector"
+    domain = "vector"
+
+    def __init__(self, delay: float = 0.0, n_jobs: int = 1) -> None:
+        super().__init__(n_jobs)
+        self.delay = delay
+
+    def key(self, obj):
+        return tuple(float(v) for v in obj)
+
+    def score(self, x) -> float:
+        if self.delay:
+            time.sleep(self.delay)
+        return float(x[0] + 0.5 * x[1])
+
+
+def linear_vector(delay: float = 0.0, n_jobs: int = 1) -> LinearVector:
+    return LinearVector(delay=delay, n_jobs=n_jobs)

@@ -159,3 +159,56 @@ def test_resume_with_a_larger_budget_and_refuses_changed_settings(tmp_path, fake
     result = CliRunner().invoke(app, ["run", str(changed), "--out", str(out), "--resume"])
     assert result.exit_code == 2
     assert "started with other settings" in result.output and "batch_size" in result.output
+
+
+def test_sqdf_study_killed_mid_run_resumes_from_its_last_round_checkpoint(tmp_path):
+    """SIGKILL during an SQDF benchmark run: the journal keeps every told trial, the reloaded
+    optimizer has exactly those and the policy of the last finished round, and `--resume` finishes."""
+    import torch
+    from safetensors.torch import load_file
+
+    from bbo import load_optimizer
+    from bbo.diffusion import GaussianMixturePrior, save_prior
+
+    prior = save_prior(GaussianMixturePrior([[-2.0, 0.0], [2.0, 0.0]], [0.5, 0.5], [0.7, 0.3], num_steps=20),
+                       tmp_path / "prior")
+    sqdf = (f"[{{kind: sqdf, prior: '{prior}', batch_size: 20, x0_estimator: tweedie, sqdf_steps: 20, "
+            f"surrogate_steps: 100, trajectories_per_update: 16}}]")
+    cfg = _write(tmp_path / "c.yaml", f"name: t\ntasks: [{{name: 'tests.fake_oracles:linear_vector', label: lin, "
+                                      f"delay: 0.03}}]\nbudget: 200\noptimizers: {sqdf}\n"
+                                      f"executor: {{kind: local, tell_every: 1}}\n")
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "bbo.cli", "run", str(cfg), "--out", str(out)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = out / "lin" / "sqdf" / "seed0" / "journal.db"
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:  # past the second round end: a fine-tuned policy is on disk
+            if journal.exists() and sum(r[2] == "COMPLETE" for r in _journal_rows(journal)) >= 70:
+                break
+            assert proc.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    before = [r for r in _journal_rows(journal) if r[2] != "RUNNING"]
+    assert 70 <= len(before) < 200
+
+    opt = load_optimizer(journal)
+    try:
+        assert opt.n_told == len(before)
+        assert opt.round >= 2 and opt.policy is not opt.prior
+        saved = load_file(str(journal.with_name("journal.db.ckpt") / f"round-{opt.round:05d}" / "policy" /
+                              "denoiser.safetensors"))
+        state = opt.policy.denoiser.state_dict()
+        assert all(torch.equal(state[k].cpu(), v) for k, v in saved.items())
+    finally:
+        opt.close()
+
+    resumed = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    after = _journal_rows(journal)
+    by_number = {r[0]: r for r in after}
+    assert all(by_number[r[0]] == r for r in before)
+    assert sum(r[2] == "COMPLETE" for r in after) == 200

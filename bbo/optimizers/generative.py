@@ -26,10 +26,26 @@ from bbo.diffusion.checkpoint import _load_weights
 from bbo.diffusion.denoisers import StitchedDenoiser
 from bbo.optimizer import Direction, Optimizer
 from bbo.study import Trial
-from bbo.surrogates.ensemble import BootstrapEnsemble
+from bbo.surrogates.ensemble import BootstrapEnsemble, capped_standardized
 
 Reward = Callable[[torch.Tensor], torch.Tensor]
 POLICY_DIR = "policy"
+
+
+def sample_valid(policy: DiffusionPrior, domain: Any, n: int, rng: np.random.Generator,
+                 steps: int | None = None) -> list[Any]:
+    """``n`` valid objects sampled from ``policy``, seeded from ``rng``. A decoded molecule can be
+    empty (every SELFIES token a no-op): such draws are replaced by new ones."""
+    device = policy.alphas_cumprod.device
+    gen = torch.Generator(device=device).manual_seed(int(rng.integers(2**62)))
+    out: list[Any] = []
+    for _ in range(10):
+        with torch.no_grad():
+            x0 = policy.sample_tensors(n - len(out), steps=steps, generator=gen)
+        out.extend(o for o in policy.decode(x0) if domain.validate(o) is None)
+        if len(out) >= n:
+            return out[:n]
+    raise RuntimeError(f"the policy produced fewer than {n} valid objects in 10 draws")
 
 
 class GenerativeOptimizer(Optimizer):
@@ -41,6 +57,9 @@ class GenerativeOptimizer(Optimizer):
         surrogate_heads, surrogate_hidden, surrogate_steps: the bootstrap ensemble.
         optimism: ``"ucb"`` (mean + beta * std over heads), ``"max"`` over heads, or ``"mean"``.
         beta: the UCB weight.
+        reward_margin: the fine-tuning reward (standardized surrogate) is softly capped this many
+            standard deviations above the best told value (see
+            :func:`~bbo.surrogates.ensemble.capped_standardized`).
         kl_to: ``"prior"`` (the pretrained prior) or ``"previous"`` (last round's policy).
         device: None = CUDA when present.
         Other arguments as :class:`~bbo.optimizer.Optimizer`; the domain follows the prior.
@@ -65,8 +84,10 @@ class GenerativeOptimizer(Optimizer):
         optimism: Literal["ucb", "max", "mean"] = "ucb",
         beta: float = 1.0,
         kl_to: Literal["prior", "previous"] = "prior",
+        reward_margin: float = 1.0,
         device: str | None = None,
     ) -> None:
+        self.reward_margin = float(reward_margin)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.prior: DiffusionPrior = load_prior(prior, device=str(self.device))
         for p in self.prior.parameters():
@@ -92,16 +113,7 @@ class GenerativeOptimizer(Optimizer):
 
     # --------------------------------------------------------------------------- proposals
     def _propose(self, n: int, rng: np.random.Generator) -> list[Any]:
-        gen = torch.Generator(device=self.device).manual_seed(int(rng.integers(2**62)))
-        out: list[Any] = []
-        for _ in range(10):  # a decoded molecule can be empty (all SELFIES tokens no-ops): draw again
-            with torch.no_grad():
-                x0 = self.policy.sample_tensors(n - len(out), steps=self.sample_steps, generator=gen)
-            objects = self.policy.decode(x0)
-            out.extend(o for o in objects if self.domain.validate(o) is None)
-            if len(out) >= n:
-                return out[:n]
-        raise RuntimeError(f"the policy produced fewer than {n} valid objects in 10 draws")
+        return sample_valid(self.policy, self.domain, n, rng, self.sample_steps)
 
     # ------------------------------------------------------------------------------ rounds
     def _update(self, trials: list[Trial]) -> None:
@@ -114,12 +126,7 @@ class GenerativeOptimizer(Optimizer):
         surrogate = BootstrapEnsemble(x.shape[1:].numel(), heads=self.surrogate_heads, hidden=self.surrogate_hidden,
                                       seed=self.seed + self._round).fit(x.cpu(), y, steps=self.surrogate_steps)
         self.surrogate = surrogate.to(self.device)
-        mu, sd = float(y.mean()), float(y.std().clamp(min=1e-6))
-        optimistic = self.surrogate.reward(self.optimism, self.beta)
-
-        def reward(z: torch.Tensor) -> torch.Tensor:  # standardized, so that alpha is scale-free
-            return (optimistic(z) - mu) / sd
-
+        reward = capped_standardized(self.surrogate.reward(self.optimism, self.beta), y, self.reward_margin)
         reference = self.policy if self.kl_to == "previous" else self.prior
         self.policy = self._finetune(reward, reference)
         self.round_log.append({"round": self._round + 1, "n_train": len(y),
@@ -181,15 +188,6 @@ class GenerativeOptimizer(Optimizer):
         denoiser = build_denoiser(config["denoiser"])
         _load_weights(denoiser, target / "denoiser.safetensors", "policy")
         self.policy = self.prior.with_denoiser(denoiser.to(self.device))
-
-    def config(self) -> dict[str, Any]:
-        """As stored in the journal, with the prior as an absolute path when it is one, so that the
-        study resumes from any working directory."""
-        config = super().config()
-        prior = Path(config["settings"]["prior"])
-        if prior.exists():
-            config["settings"]["prior"] = str(prior.resolve())
-        return config
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(domain={self.domain!r}, n_told={self.n_told}, round={self.round})"

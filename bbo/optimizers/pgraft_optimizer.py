@@ -55,6 +55,7 @@ class PGRAFTOptimizer(GenerativeOptimizer):
         surrogate_steps: int = 2000,
         optimism: Literal["ucb", "max", "mean"] = "ucb",
         beta: float = 1.0,
+        reward_margin: float = 1.0,
         device: str | None = None,
         rule: Literal["top_k", "best_of_n", "threshold", "rejection"] = "top_k",
         keep: float | None = None,
@@ -76,7 +77,7 @@ class PGRAFTOptimizer(GenerativeOptimizer):
             prior=prior, batch_size=batch_size, round_size=round_size, seed=seed, storage=storage,
             direction=direction, domain=domain, sample_steps=sample_steps, surrogate_heads=surrogate_heads,
             surrogate_hidden=surrogate_hidden, surrogate_steps=surrogate_steps, optimism=optimism, beta=beta,
-            device=device,
+            reward_margin=reward_margin, device=device,
         )
         self.pgraft_settings = dict(
             rule=rule, keep=keep, t_split=float(t_split), rounds=int(pgraft_rounds),

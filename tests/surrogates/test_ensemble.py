@@ -39,3 +39,20 @@ def test_reward_is_differentiable_in_its_input_and_seeded():
     a.reward("ucb", 1.0)(z).sum().backward()
     assert z.grad is not None and torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
     assert all(not p.requires_grad for p in a.parameters())
+
+
+def test_capped_standardized_reward_is_standardized_below_the_cap_and_saturates_above():
+    from bbo.surrogates.ensemble import capped_standardized
+
+    y = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    mu, sd = float(y.mean()), float(y.std())
+    r = capped_standardized(lambda z: z[:, 0], y, margin=1.0)
+    cap = (4.0 - mu) / sd + 1.0
+    low = torch.tensor([[mu - 3 * sd]])
+    assert torch.allclose(r(low), torch.tensor([-3.0]), atol=1e-2)  # ~standardized well below the cap
+    far = torch.tensor([[1e4]], requires_grad=True)
+    out = r(far)
+    out.sum().backward()
+    assert abs(float(out) - cap) < 1e-6 and float(far.grad) < 1e-6  # saturated: no pull outward
+    z = torch.linspace(-10, 100, 200)[:, None]
+    assert bool((r(z).diff() >= 0).all()) and float(r(z).max()) <= cap  # monotone, bounded
