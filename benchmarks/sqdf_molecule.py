@@ -30,7 +30,7 @@ from bbo.bench.runner import run_benchmark
 
 TASKS = ["pmo/osimertinib_mpo", "pmo/qed", "pmo/celecoxib_rediscovery"]
 SWEEP_TASK = "pmo/osimertinib_mpo"
-ALPHAS = [0.1, 0.3, 1.0, 3.0]
+ALPHAS = [0.1, 0.3, 1.0]
 ABLATIONS = {"sqdf-tweedie": {"x0_estimator": "tweedie"}, "sqdf-gamma0.9": {"gamma": 0.9},
              "sqdf-no-buffer": {"buffer": "none"}}
 

@@ -51,3 +51,16 @@ def test_yaml_file_errors(tmp_path):
     good = tmp_path / "good.yaml"
     good.write_text("tasks: [pmo/qed]\nbudget: 10\noptimizers: [{kind: random}]\n")
     assert load_config(good, budget=20, seed=None).budget == 20
+
+
+def test_shipped_benchmark_configs_are_valid():
+    """Every YAML under benchmarks/ loads: settings match the optimizers' constructors, tasks exist."""
+    from pathlib import Path
+
+    from bbo.bench.config import load_config
+
+    configs = sorted((Path(__file__).parents[2] / "benchmarks").glob("*.yaml"))
+    assert configs
+    for path in configs:
+        cfg = load_config(path)
+        assert cfg.optimizers and cfg.tasks, path

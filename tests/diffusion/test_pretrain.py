@@ -4,10 +4,11 @@ import torch
 
 from bbo.data import moses_smiles
 from bbo.diffusion import load_prior
+from bbo.diffusion.checkpoint import load_prior_consistency
 from bbo.diffusion.pretrain import pretrain_molecule
 
 TINY = dict(vae_steps=6, diffusion_steps=6, batch_size=16, latent_dim=8, dec_hidden=32, denoiser_hidden=16,
-            denoiser_depth=1, sample_steps=5, checkpoint_every=3, progress=False)
+            denoiser_depth=1, sample_steps=5, checkpoint_every=3, consistency_steps=5, progress=False)
 
 
 def test_pretrain_writes_a_loadable_prior_and_resumes(tmp_path):
@@ -20,6 +21,10 @@ def test_pretrain_writes_a_loadable_prior_and_resumes(tmp_path):
     z = again.encode(smiles[:4])
     assert z.shape == (4, 8) and torch.isfinite(z).all()
     assert again.info["vae_steps"] == 6 and again.info["hardware"]
+    assert again.schedule_config["beta_schedule"] == "linear"
+    cm = load_prior_consistency(again)  # shipped inside the prior's directory, for SQDF
+    assert cm is not None and cm.schedule_config == again.schedule_config
+    assert torch.isfinite(cm(again.sample_tensors(3, generator=torch.Generator().manual_seed(0)), torch.tensor([500] * 3))).all()
 
     # a longer run in the same directory resumes from the saved step instead of starting over
     more = pretrain_molecule(tmp_path, smiles=smiles, **{**TINY, "vae_steps": 9})
