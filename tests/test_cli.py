@@ -86,6 +86,23 @@ def _journal_rows(path):
         db.close()
 
 
+def _run_then_kill(cmd, env, journal, complete, timeout):
+    """Start ``cmd`` and SIGKILL it once ``journal`` holds ``complete`` COMPLETE trials; returns the
+    trials told before the kill (journal rows)."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            if journal.exists() and sum(r[2] == "COMPLETE" for r in _journal_rows(journal)) >= complete:
+                break
+            assert proc.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    return [r for r in _journal_rows(journal) if r[2] != "RUNNING"]
+
+
 def test_sigkill_mid_run_then_resume_loses_nothing_and_repeats_no_call(tmp_path):
     log = tmp_path / "calls.log"
     cfg = _config(tmp_path, budget=150, batch=20, extra_task=f", label: slow, log: '{log}', delay: 0.02",
@@ -93,19 +110,8 @@ def test_sigkill_mid_run_then_resume_loses_nothing_and_repeats_no_call(tmp_path)
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-m", "bbo.cli", "run", str(cfg), "--out", str(out)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal = out / "slow" / "random" / "seed0" / "journal.db"
-    deadline = time.time() + 120
-    try:
-        while time.time() < deadline:
-            if journal.exists() and sum(r[2] == "COMPLETE" for r in _journal_rows(journal)) >= 50:
-                break
-            assert proc.poll() is None, "the run ended before it could be killed"
-            time.sleep(0.05)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    before = [r for r in _journal_rows(journal) if r[2] != "RUNNING"]
+    before = _run_then_kill(cmd, env, journal, complete=50, timeout=120)
     assert 50 <= len(before) < 150
 
     resumed = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
@@ -180,19 +186,9 @@ def test_sqdf_study_killed_mid_run_resumes_from_its_last_round_checkpoint(tmp_pa
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-m", "bbo.cli", "run", str(cfg), "--out", str(out)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal = out / "lin" / "sqdf" / "seed0" / "journal.db"
-    deadline = time.time() + 240
-    try:
-        while time.time() < deadline:  # past the second round end: a fine-tuned policy is on disk
-            if journal.exists() and sum(r[2] == "COMPLETE" for r in _journal_rows(journal)) >= 70:
-                break
-            assert proc.poll() is None, "the run ended before it could be killed"
-            time.sleep(0.05)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    before = [r for r in _journal_rows(journal) if r[2] != "RUNNING"]
+    # past the second round end (60 told): a fine-tuned policy is on disk
+    before = _run_then_kill(cmd, env, journal, complete=70, timeout=240)
     assert 70 <= len(before) < 200
 
     opt = load_optimizer(journal)
