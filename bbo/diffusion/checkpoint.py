@@ -71,7 +71,7 @@ def load_prior(name_or_path: str | Path, device: str | None = None) -> Diffusion
 def load_prior_consistency(prior: DiffusionPrior, device: str | torch.device | None = None):
     """The consistency model distilled from ``prior`` and saved beside it (``<prior dir>/consistency``,
     as ``bbo pretrain`` ships it), or None when there is none."""
-    source = getattr(prior, "source", None)
+    source = prior.source
     if source is None or not (Path(source) / "consistency").is_dir():
         return None
     from bbo.diffusion.consistency import load_consistency

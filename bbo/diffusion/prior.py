@@ -83,6 +83,7 @@ class DiffusionPrior(nn.Module):
         self.codec = codec
         self.sample_steps = int(sample_steps)
         self.info = dict(info or {})
+        self.source = None  # the checkpoint directory it was loaded from (see load_prior)
         self.schedule_config = {"num_train_timesteps": int(num_train_timesteps), "beta_schedule": beta_schedule}
         self.train_scheduler = DDPMScheduler(**self.schedule_config, clip_sample=False, prediction_type="epsilon")
         self.register_buffer("alphas_cumprod", self.train_scheduler.alphas_cumprod.clone().float(), persistent=False)
@@ -201,6 +202,13 @@ class DiffusionPrior(nn.Module):
         x0 = out.x0 if return_trajectory else out
         objects = self.decode(x0)
         return (objects, out) if return_trajectory else objects
+
+    def domain_spec(self) -> str | dict[str, Any]:
+        """The domain this prior generates in, as an optimizer's ``domain`` setting: molecules when
+        it has a codec, else vectors of its flattened shape."""
+        if self.codec is not None:
+            return "molecule"
+        return {"name": "vector", "dim": int(torch.Size(self.shape).numel())}
 
     def decode(self, x0: torch.Tensor) -> list[Any]:
         if self.codec is None:  # plain vectors: numpy arrays, as every optimizer returns them

@@ -92,7 +92,7 @@ class GenerativeOptimizer(Optimizer):
         self.prior: DiffusionPrior = load_prior(prior, device=str(self.device))
         for p in self.prior.parameters():
             p.requires_grad_(False)
-        natural = "molecule" if self.prior.codec is not None else {"name": "vector", "dim": int(np.prod(self.prior.shape))}
+        natural = self.prior.domain_spec()
         name = natural if isinstance(natural, str) else natural["name"]
         asked = domain if isinstance(domain, (str, type(None))) else domain.get("name")
         if asked is not None and asked != name:

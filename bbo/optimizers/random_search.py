@@ -44,7 +44,7 @@ class RandomOptimizer(Optimizer):
             from bbo.diffusion import load_prior
 
             self.prior = load_prior(prior, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
-            domain = "molecule" if self.prior.codec is not None else {"name": "vector", "dim": int(np.prod(self.prior.shape))}
+            domain = self.prior.domain_spec()
         self.sample_steps = sample_steps
         super().__init__(
             domain=domain, batch_size=batch_size, round_size=round_size, seed=seed, storage=storage,
