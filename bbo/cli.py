@@ -126,6 +126,9 @@ def pretrain(
     dec_hidden: Annotated[int, typer.Option(min=8, help="GRU decoder width")] = 512,
     beta: Annotated[float, typer.Option(min=0.0, help="KL weight of the autoencoder")] = 0.05,
     beta_schedule: Annotated[str, typer.Option(help="diffusers noise schedule of the latent diffusion")] = "linear",
+    latent_noise: Annotated[float, typer.Option(min=0.0, help="diffuse over mu + latent_noise * sigma * eps of the autoencoder's posteriors (0: the means)")] = 0.0,
+    denoiser_hidden: Annotated[int, typer.Option(min=8, help="width of the latent denoiser MLP")] = 512,
+    denoiser_depth: Annotated[int, typer.Option(min=1, help="residual blocks of the latent denoiser")] = 4,
     consistency_steps: Annotated[int, typer.Option(min=0, help="consistency distillation steps (0: none shipped)")] = 4000,
     device: Annotated[Optional[str], typer.Option(help="cuda or cpu (default: cuda when present)")] = None,
     seed: int = 0,
@@ -139,7 +142,8 @@ def pretrain(
     pretrain_molecule(out, vae_steps=vae_steps, diffusion_steps=diffusion_steps, batch_size=batch_size,
                       n_train=n_train, latent_dim=latent_dim, enc_hidden=enc_hidden,
                       dec_hidden=dec_hidden, beta=beta, beta_schedule=beta_schedule,
-                      consistency_steps=consistency_steps, device=device,
+                      latent_noise=latent_noise, denoiser_hidden=denoiser_hidden,
+                      denoiser_depth=denoiser_depth, consistency_steps=consistency_steps, device=device,
                       seed=seed, command=command)
     console.print(f"prior written to [bold]{out / 'prior'}[/]; load it with bbo.diffusion.load_prior({str(out / 'prior')!r})")
 

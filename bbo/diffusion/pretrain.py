@@ -1,10 +1,21 @@
 """Pretraining the molecular prior: a SELFIES VAE, then latent diffusion over its standardized
-posterior means. Both stages checkpoint every ``checkpoint_every`` steps into ``out/`` and resume
-from there, so a long run survives interruptions.
+posteriors. Both stages checkpoint every ``checkpoint_every`` steps into ``out/`` and resume from
+there, so a long run survives interruptions.
+
+What limits naturalness is the autoencoder's latent geometry, not the sampler: for the shipped
+prior, decoded posterior means of training molecules score FCD 1.4 and decoded posterior samples
+3.1, but isotropic noise of 0.3 (standardized units) added to the means already gives 11, a
+full-covariance Gaussian 20 and the diffusion 16.6 (2,000 molecules each). The informative
+dimensions are pinned down to ~0.1 of their spread while a third are nearly unused, so the
+natural region is thin. ``latent_noise`` chooses the diffusion's target: the posterior means (0,
+the default) or ``mu + latent_noise * sigma * eps`` (1: the aggregate posterior, what the decoder
+was trained to read). With this autoencoder the means win (FCD 17.5 against 19.2 at equal
+budget); a more strongly regularized autoencoder is the lever.
 
 Files in ``out/``: ``ids.npy`` (tokenized training set), ``vae.pt``/``diffusion.pt`` (training
-state: weights, optimizer, step; loaded with ``weights_only=True``), ``latents.npy``, ``log.csv``
-and finally ``prior/`` (the shippable safetensors + JSON checkpoint).
+state: weights, optimizer, step; loaded with ``weights_only=True``), ``latents.npy`` and
+``logvars.npy`` (posterior means and log-variances), ``log.csv`` and finally ``prior/`` (the
+shippable safetensors + JSON checkpoint).
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ def pretrain_molecule(
     denoiser_depth: int = 4,
     sample_steps: int = 50,
     beta_schedule: str = "linear",
+    latent_noise: float = 0.0,
     consistency_steps: int = 4000,
     checkpoint_every: int = 500,
     device: str | None = None,
@@ -76,23 +88,25 @@ def pretrain_molecule(
         lambda step, gen: vae.loss(buckets.batch(gen, device), beta * min(1.0, step / (0.2 * vae_steps + 1)), gen),
     )
     vae.eval()
-    latents = _latents(out, vae, ids, device)
-    vae.latent_mean.copy_(latents.mean(0))
-    vae.latent_std.copy_(latents.std(0).clamp(min=1e-3))
-    data = ((latents - vae.latent_mean.cpu()) / vae.latent_std.cpu()).float()
+    latents = _Posteriors(*_latents(out, vae, ids, device), noise=latent_noise)
+    vae.latent_mean.copy_(latents.mean)
+    vae.latent_std.copy_(latents.std)
 
     denoiser = MLPDenoiser(latent_dim, hidden=denoiser_hidden, depth=denoiser_depth).to(device)
     prior = DiffusionPrior(denoiser, (latent_dim,), vae, sample_steps=sample_steps,
                            beta_schedule=beta_schedule).to(device)
     diffusion_seconds = _train(
         "diffusion", denoiser, out / "diffusion.pt", diffusion_steps, lr, checkpoint_every, log, progress, seed + 1,
-        lambda step, gen: {"loss": prior.denoising_loss(_batch(data, batch_size, gen, device), gen)},
-        tag={"vae": _stamp(out / "vae.pt"), "beta_schedule": beta_schedule},  # a retrained autoencoder invalidates the diffusion stage
+        lambda step, gen: {"loss": prior.denoising_loss(latents.batch(batch_size, gen, device), gen)},
+        # a retrained autoencoder or another training target invalidates the diffusion stage
+        tag={"vae": _stamp(out / "vae.pt"), "beta_schedule": beta_schedule,
+             **({"latent_noise": latent_noise} if latent_noise else {})},  # means only: as before the option
     )
     prior.eval()
     prior.info = {
         "trained_on": f"MOSES train, {len(ids)} molecules",
         "vae_steps": vae_steps, "diffusion_steps": diffusion_steps, "batch_size": batch_size,
+        "latent_noise": latent_noise,
         "train_seconds": {"vae": round(vae_seconds, 1), "diffusion": round(diffusion_seconds, 1)},
         "hardware": _hardware(device), "command": command or "bbo pretrain molecule",
     }
@@ -162,23 +176,39 @@ def _tokenized(out: Path, vocab: SelfiesVocabulary, smiles: Sequence[str]) -> to
 
 
 @torch.no_grad()
-def _latents(out: Path, vae: MoleculeVAE, ids: torch.Tensor, device: str) -> torch.Tensor:
-    path = out / "latents.npy"
-    if path.exists() and (out / "latents.done").exists() and (out / "latents.done").read_text() == _stamp(out / "vae.pt"):
-        return torch.from_numpy(np.load(path))
-    parts = [vae.posterior(ids[i : i + 4096].to(device))[0].cpu() for i in range(0, len(ids), 4096)]
-    latents = torch.cat(parts)
-    np.save(path, latents.numpy())
-    (out / "latents.done").write_text(_stamp(out / "vae.pt"))
-    return latents
+def _latents(out: Path, vae: MoleculeVAE, ids: torch.Tensor, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and log-variances of the training set, cached per autoencoder."""
+    means, logvars, done = out / "latents.npy", out / "logvars.npy", out / "latents.done"
+    if means.exists() and logvars.exists() and done.exists() and done.read_text() == _stamp(out / "vae.pt"):
+        return torch.from_numpy(np.load(means)), torch.from_numpy(np.load(logvars))
+    parts = [vae.posterior(ids[i : i + 4096].to(device)) for i in range(0, len(ids), 4096)]
+    mu, logvar = torch.cat([p[0].cpu() for p in parts]), torch.cat([p[1].cpu() for p in parts])
+    np.save(means, mu.numpy())
+    np.save(logvars, logvar.numpy())
+    done.write_text(_stamp(out / "vae.pt"))
+    return mu, logvar
+
+
+class _Posteriors:
+    """The diffusion's training data: ``mu + noise * sigma * eps`` for a random molecule's posterior,
+    standardized by the mixture's per-dimension mean and std (``var(mu) + noise^2 E[sigma^2]``).
+    ``noise=0`` is the posterior means, ``noise=1`` the autoencoder's aggregate posterior."""
+
+    def __init__(self, mu: torch.Tensor, logvar: torch.Tensor, noise: float) -> None:
+        self.mu, self.sigma, self.noise = mu.float(), (0.5 * logvar.float()).exp(), float(noise)
+        self.mean = self.mu.mean(0)
+        self.std = (self.mu.var(0) + self.noise**2 * self.sigma.pow(2).mean(0)).sqrt().clamp(min=1e-3)
+
+    def batch(self, n: int, gen: torch.Generator, device: str) -> torch.Tensor:
+        i = torch.randint(len(self.mu), (n,), generator=gen)
+        z = self.mu[i]
+        if self.noise:
+            z = z + self.noise * self.sigma[i] * torch.randn(z.shape, generator=gen)
+        return ((z - self.mean) / self.std).to(device)
 
 
 def _stamp(path: Path) -> str:
     return str(path.stat().st_mtime_ns) if path.exists() else "none"
-
-
-def _batch(data: torch.Tensor, n: int, gen: torch.Generator, device: str) -> torch.Tensor:
-    return data[torch.randint(len(data), (n,), generator=gen)].to(device)
 
 
 class _LengthBuckets:
@@ -222,6 +252,7 @@ def _train(stage: str, model: torch.nn.Module, state_path: Path, steps: int, lr:
         gen.set_state(state["generator"].cpu())
         step, before = int(state["step"]), float(state.get("seconds", 0.0))
     if step >= steps:
+        model.eval()
         return before
     model.train()
     bar = _bar(stage, steps, step) if progress else None

@@ -31,3 +31,29 @@ def test_pretrain_writes_a_loadable_prior_and_resumes(tmp_path):
     state = torch.load(tmp_path / "vae.pt", weights_only=True)
     assert state["step"] == 9
     assert more.info["train_seconds"]["vae"] >= prior.info["train_seconds"]["vae"]
+
+
+def test_posterior_samples_are_standardized_per_dimension():
+    from bbo.diffusion.pretrain import _Posteriors
+
+    gen = torch.Generator().manual_seed(0)
+    # one informative dimension (means spread 2, sigma 0.1) and one nearly unused (means 0, sigma 1)
+    mu = torch.stack([2 * torch.randn(20_000, generator=gen), torch.zeros(20_000)], 1)
+    logvar = torch.log(torch.tensor([0.1, 1.0]) ** 2).expand(20_000, 2)
+    noisy, means = _Posteriors(mu, logvar, noise=1.0), _Posteriors(mu, logvar, noise=0.0)
+    assert torch.allclose(noisy.std, torch.tensor([(4 + 0.01) ** 0.5, 1.0]), rtol=0.03)
+    x = noisy.batch(20_000, gen, "cpu")
+    assert torch.allclose(x.mean(0), torch.zeros(2), atol=0.03) and torch.allclose(x.std(0), torch.ones(2), atol=0.03)
+    assert means.batch(5, gen, "cpu")[:, 1].abs().max() == 0  # the means alone carry no noise
+
+
+
+def test_diffusion_target_is_recorded_and_invalidates_the_stage(tmp_path):
+    smiles = moses_smiles("train")[:300]
+    pretrain_molecule(tmp_path, smiles=smiles, **TINY)
+    first = torch.load(tmp_path / "diffusion.pt", weights_only=True)
+    noisy = pretrain_molecule(tmp_path, smiles=smiles, **{**TINY, "latent_noise": 1.0})
+    again = torch.load(tmp_path / "diffusion.pt", weights_only=True)
+    assert "latent_noise" not in first["tag"] and again["tag"]["latent_noise"] == 1.0
+    assert noisy.info["latent_noise"] == 1.0 and again["step"] == TINY["diffusion_steps"]
+    assert not torch.equal(first["model"]["inp.weight"], again["model"]["inp.weight"])  # retrained, not resumed
