@@ -136,6 +136,19 @@ class MoleculeVAE(nn.Module):
         z = x.to(self.latent_mean.device) * self.latent_std + self.latent_mean
         return self.vocab.decode(self.generate(z))
 
+    @torch.no_grad()
+    def reconstruct(self, smiles: Sequence[str], sample: bool = False,
+                    generator: torch.Generator | None = None) -> list[str]:
+        """Molecules decoded from the posteriors of ``smiles``: their means, or one draw each
+        (``sample=True``). The naturalness of these is the ceiling of any prior over this
+        latent space, so they tell the autoencoder's limits from the diffusion's."""
+        x = self.encode(smiles)
+        if sample:
+            ids = torch.as_tensor(self.vocab.encode(list(smiles))[0], device=self.latent_mean.device)
+            sigma = (0.5 * self.posterior(ids)[1]).exp() / self.latent_std
+            x = x + sigma * torch.randn(x.shape, generator=generator, device=generator.device if generator else x.device)
+        return self.decode(x)
+
     def config(self) -> dict[str, Any]:
         return {"vocab": self.vocab.config(), "latent_dim": self.latent_dim, "embed_dim": self.embed_dim,
                 "enc_hidden": self.enc_hidden, "dec_hidden": self.dec_hidden}
