@@ -125,6 +125,7 @@ def pretrain(
     enc_hidden: Annotated[int, typer.Option(min=8, help="GRU encoder width (each direction)")] = 256,
     dec_hidden: Annotated[int, typer.Option(min=8, help="GRU decoder width")] = 512,
     beta: Annotated[float, typer.Option(min=0.0, help="KL weight of the autoencoder")] = 0.05,
+    kl_warmup: Annotated[Optional[int], typer.Option(min=0, help="steps over which the KL weight ramps up (default: 20% of --vae-steps; fix it when extending a run)")] = None,
     beta_schedule: Annotated[str, typer.Option(help="diffusers noise schedule of the latent diffusion")] = "linear",
     latent_noise: Annotated[float, typer.Option(min=0.0, help="diffuse over mu + latent_noise * sigma * eps of the autoencoder's posteriors (0: the means)")] = 0.0,
     denoiser_hidden: Annotated[int, typer.Option(min=8, help="width of the latent denoiser MLP")] = 512,
@@ -141,7 +142,7 @@ def pretrain(
     command = " ".join(["bbo", "pretrain", *sys.argv[2:]]) if sys.argv[1:2] == ["pretrain"] else None
     pretrain_molecule(out, vae_steps=vae_steps, diffusion_steps=diffusion_steps, batch_size=batch_size,
                       n_train=n_train, latent_dim=latent_dim, enc_hidden=enc_hidden,
-                      dec_hidden=dec_hidden, beta=beta, beta_schedule=beta_schedule,
+                      dec_hidden=dec_hidden, beta=beta, kl_warmup=kl_warmup, beta_schedule=beta_schedule,
                       latent_noise=latent_noise, denoiser_hidden=denoiser_hidden,
                       denoiser_depth=denoiser_depth, consistency_steps=consistency_steps, device=device,
                       seed=seed, command=command)

@@ -52,6 +52,7 @@ def pretrain_molecule(
     enc_hidden: int = 256,
     dec_hidden: int = 512,
     beta: float = 0.05,
+    kl_warmup: int | None = None,
     denoiser_hidden: int = 512,
     denoiser_depth: int = 4,
     sample_steps: int = 50,
@@ -83,9 +84,11 @@ def pretrain_molecule(
 
     vae = MoleculeVAE(vocab.config(), latent_dim=latent_dim, enc_hidden=enc_hidden, dec_hidden=dec_hidden).to(device)
     buckets = _LengthBuckets(ids, batch_size, pad=vocab.index[PAD])
+    # the KL weight ramps up over the first steps; a fixed length keeps it put when a run is extended
+    warmup = 0.2 * vae_steps if kl_warmup is None else kl_warmup
     vae_seconds = _train(
         "vae", vae, out / "vae.pt", vae_steps, lr, checkpoint_every, log, progress, seed,
-        lambda step, gen: vae.loss(buckets.batch(gen, device), beta * min(1.0, step / (0.2 * vae_steps + 1)), gen),
+        lambda step, gen: vae.loss(buckets.batch(gen, device), beta * min(1.0, step / (warmup + 1)), gen),
     )
     vae.eval()
     latents = _Posteriors(*_latents(out, vae, ids, device), noise=latent_noise)

@@ -1,5 +1,6 @@
 """The molecular prior's pipeline on a tiny budget: VAE, latents, diffusion, checkpoint, resume."""
 
+import pytest
 import torch
 
 from bbo.data import moses_smiles
@@ -57,3 +58,22 @@ def test_diffusion_target_is_recorded_and_invalidates_the_stage(tmp_path):
     assert "latent_noise" not in first["tag"] and again["tag"]["latent_noise"] == 1.0
     assert noisy.info["latent_noise"] == 1.0 and again["step"] == TINY["diffusion_steps"]
     assert not torch.equal(first["model"]["inp.weight"], again["model"]["inp.weight"])  # retrained, not resumed
+
+
+def test_kl_warmup_length_is_fixed_when_given(tmp_path, monkeypatch):
+    from bbo.diffusion.codecs import MoleculeVAE
+
+    seen = []
+    original = MoleculeVAE.loss
+
+    def recording(self, ids, beta, generator=None):
+        seen.append(beta)
+        return original(self, ids, beta, generator)
+
+    monkeypatch.setattr(MoleculeVAE, "loss", recording)
+    smiles = moses_smiles("train")[:300]
+    pretrain_molecule(tmp_path / "default", smiles=smiles, beta=0.1, **{**TINY, "vae_steps": 10})
+    assert seen[:4] == pytest.approx([0.0, 0.1 / 3, 0.2 / 3, 0.1]) and seen[9] == 0.1  # 20% of 10 steps
+    seen.clear()
+    pretrain_molecule(tmp_path / "fixed", smiles=smiles, beta=0.1, kl_warmup=4, **{**TINY, "vae_steps": 10})
+    assert seen[:5] == pytest.approx([0.0, 0.02, 0.04, 0.06, 0.08]) and seen[5:10] == [0.1] * 5
