@@ -121,14 +121,18 @@ class MoleculeVAE(nn.Module):
     @torch.no_grad()
     def encode(self, smiles: Sequence[str]) -> torch.Tensor:
         """Standardized posterior means of molecules, ``batch x latent_dim``."""
+        mu, _ = self._posterior_of(smiles)
+        return (mu - self.latent_mean) / self.latent_std
+
+    def _posterior_of(self, smiles: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw posterior mean and log-variance of molecules; a clear error for one the vocabulary
+        cannot encode."""
         ids, ok = self.vocab.encode(list(smiles))
         if not ok.all():
             bad = int(np.flatnonzero(~ok)[0])
             raise ValueError(f"molecule {bad} ({smiles[bad]!r}) cannot be encoded: not SELFIES-encodable, "
                              f"longer than {self.vocab.max_len} tokens or an unknown token")
-        device = self.latent_mean.device
-        mu, _ = self.posterior(torch.as_tensor(ids, device=device))
-        return (mu - self.latent_mean) / self.latent_std
+        return self.posterior(torch.as_tensor(ids, device=self.latent_mean.device))
 
     @torch.no_grad()
     def decode(self, x: torch.Tensor) -> list[str]:
@@ -142,10 +146,10 @@ class MoleculeVAE(nn.Module):
         """Molecules decoded from the posteriors of ``smiles``: their means, or one draw each
         (``sample=True``). The naturalness of these is the ceiling of any prior over this
         latent space, so they tell the autoencoder's limits from the diffusion's."""
-        x = self.encode(smiles)
+        mu, logvar = self._posterior_of(smiles)
+        x = (mu - self.latent_mean) / self.latent_std
         if sample:
-            ids = torch.as_tensor(self.vocab.encode(list(smiles))[0], device=self.latent_mean.device)
-            sigma = (0.5 * self.posterior(ids)[1]).exp() / self.latent_std
+            sigma = (0.5 * logvar).exp() / self.latent_std
             x = x + sigma * torch.randn(x.shape, generator=generator, device=generator.device if generator else x.device)
         return self.decode(x)
 
