@@ -130,6 +130,8 @@ def pretrain(
     latent_noise: Annotated[float, typer.Option(min=0.0, help="diffuse over mu + latent_noise * sigma * eps of the autoencoder's posteriors (0: the means)")] = 0.0,
     denoiser_hidden: Annotated[int, typer.Option(min=8, help="width of the latent denoiser MLP")] = 512,
     denoiser_depth: Annotated[int, typer.Option(min=1, help="residual blocks of the latent denoiser")] = 4,
+    decoder_noise: Annotated[float, typer.Option(min=0.0, help="fine-tune the decoder on latents + U(0, this) x std noise (0: keep it as trained)")] = 0.0,
+    decoder_steps: Annotated[int, typer.Option(min=0, help="steps of that decoder fine-tuning")] = 0,
     consistency_steps: Annotated[int, typer.Option(min=0, help="consistency distillation steps (0: none shipped)")] = 4000,
     device: Annotated[Optional[str], typer.Option(help="cuda or cpu (default: cuda when present)")] = None,
     seed: int = 0,
@@ -144,7 +146,8 @@ def pretrain(
                       n_train=n_train, latent_dim=latent_dim, enc_hidden=enc_hidden,
                       dec_hidden=dec_hidden, beta=beta, kl_warmup=kl_warmup, beta_schedule=beta_schedule,
                       latent_noise=latent_noise, denoiser_hidden=denoiser_hidden,
-                      denoiser_depth=denoiser_depth, consistency_steps=consistency_steps, device=device,
+                      denoiser_depth=denoiser_depth, decoder_noise=decoder_noise, decoder_steps=decoder_steps,
+                      consistency_steps=consistency_steps, device=device,
                       seed=seed, command=command)
     console.print(f"prior written to [bold]{out / 'prior'}[/]; load it with bbo.diffusion.load_prior({str(out / 'prior')!r})")
 

@@ -81,12 +81,15 @@ class MoleculeVAE(nn.Module):
         """Reconstruction cross-entropy per molecule, KL per molecule, and the beta-weighted sum."""
         mu, logvar = self.posterior(ids)
         z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=generator, device=mu.device)
-        logits = self.logits(z, ids)
-        mask = ids != self.vocab.index[PAD]
-        ce = nn.functional.cross_entropy(logits.transpose(1, 2), ids, reduction="none")
-        recon = (ce * mask).sum(1).mean()
+        recon = self.reconstruction(z, ids)
         kl = (0.5 * (mu**2 + logvar.exp() - 1 - logvar)).sum(1).mean()
         return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
+
+    def reconstruction(self, z: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced cross-entropy of ``ids`` given raw latents ``z``, summed over tokens,
+        averaged over molecules."""
+        ce = nn.functional.cross_entropy(self.logits(z, ids).transpose(1, 2), ids, reduction="none")
+        return (ce * (ids != self.vocab.index[PAD])).sum(1).mean()
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, temperature: float = 0.0, generator: torch.Generator | None = None) -> np.ndarray:

@@ -58,6 +58,8 @@ def pretrain_molecule(
     sample_steps: int = 50,
     beta_schedule: str = "linear",
     latent_noise: float = 0.0,
+    decoder_noise: float = 0.0,
+    decoder_steps: int = 0,
     consistency_steps: int = 4000,
     checkpoint_every: int = 500,
     device: str | None = None,
@@ -105,18 +107,51 @@ def pretrain_molecule(
         tag={"vae": _stamp(out / "vae.pt"), "beta_schedule": beta_schedule,
              **({"latent_noise": latent_noise} if latent_noise else {})},  # means only: as before the option
     )
+    decoder_seconds = 0.0
+    if decoder_steps and decoder_noise > 0:
+        decoder_seconds = _train_robust_decoder(out, vae, ids, latents, buckets, decoder_noise, decoder_steps,
+                                                checkpoint_every, log, progress, seed + 3, device)
     prior.eval()
     prior.info = {
         "trained_on": f"MOSES train, {len(ids)} molecules",
         "vae_steps": vae_steps, "diffusion_steps": diffusion_steps, "batch_size": batch_size,
-        "latent_noise": latent_noise,
-        "train_seconds": {"vae": round(vae_seconds, 1), "diffusion": round(diffusion_seconds, 1)},
+        "latent_noise": latent_noise, "decoder_noise": decoder_noise, "decoder_steps": decoder_steps,
+        "train_seconds": {"vae": round(vae_seconds, 1), "diffusion": round(diffusion_seconds, 1),
+                          "decoder": round(decoder_seconds, 1)},
         "hardware": _hardware(device), "command": command or "bbo pretrain molecule",
     }
     save_prior(prior, out / "prior")
     if consistency_steps:
         _distil(out, prior, consistency_steps, batch_size, device, seed + 2, progress)
     return prior
+
+
+def _train_robust_decoder(out: Path, vae: MoleculeVAE, ids: torch.Tensor, latents: _Posteriors,
+                          buckets: _LengthBuckets, noise: float, steps: int, every: int, log: _Log,
+                          progress: bool, seed: int, device: str) -> float:
+    """Fine-tune the decoder alone on latents pushed off the data: ``mu + sigma * eps + c * std * xi``
+    with ``c ~ U(0, noise)`` per molecule (``std``: the diffusion's standardization). The encoder and
+    embedding stay frozen, so the latents, the diffusion and the consistency model stay valid; the
+    decoder learns to read the slightly-off latents a diffusion actually samples as natural
+    molecules, at the price of exact reconstruction."""
+    frozen = [vae.embed, vae.encoder, vae.to_stats]
+    for module in frozen:
+        module.requires_grad_(False)
+    mu, sigma = latents.mu.to(device), latents.sigma.to(device)
+
+    def step_fn(step: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        pick, batch = buckets.batch_with_index(gen, device)
+        n, d = mu[pick].shape
+        c = noise * torch.rand(n, 1, generator=gen).to(device)
+        z = (mu[pick] + sigma[pick] * torch.randn((n, d), generator=gen).to(device)
+             + c * latents.std.to(device) * torch.randn((n, d), generator=gen).to(device))
+        return {"loss": vae.reconstruction(z, batch)}
+
+    seconds = _train("decoder", vae, out / "decoder.pt", steps, 3e-4, every, log, progress, seed, step_fn,
+                     tag={"vae": _stamp(out / "vae.pt"), "decoder_noise": noise})
+    for module in frozen:
+        module.requires_grad_(True)
+    return seconds
 
 
 def _distil(out: Path, prior: DiffusionPrior, steps: int, batch_size: int, device: str, seed: int,
@@ -228,12 +263,17 @@ class _LengthBuckets:
         self.lengths = lengths[self.order]
 
     def batch(self, gen: torch.Generator, device: str) -> torch.Tensor:
+        return self.batch_with_index(gen, device)[1]
+
+    def batch_with_index(self, gen: torch.Generator, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows of the training set drawn, and their token ids."""
         n = len(self.order)
         window = min(n, 8 * self.batch_size)
         start = int(torch.randint(n - window + 1, (1,), generator=gen))
         pick = start + torch.randperm(window, generator=gen)[: self.batch_size]
         width = max(int(self.lengths[pick].max()), 1)
-        return self.ids[self.order[pick], :width].to(device)
+        rows = self.order[pick]
+        return rows, self.ids[rows, :width].to(device)
 
 
 def _train(stage: str, model: torch.nn.Module, state_path: Path, steps: int, lr: float, every: int, log: _Log,

@@ -77,3 +77,22 @@ def test_kl_warmup_length_is_fixed_when_given(tmp_path, monkeypatch):
     seen.clear()
     pretrain_molecule(tmp_path / "fixed", smiles=smiles, beta=0.1, kl_warmup=4, **{**TINY, "vae_steps": 10})
     assert seen[:5] == pytest.approx([0.0, 0.02, 0.04, 0.06, 0.08]) and seen[5:10] == [0.1] * 5
+
+
+def test_robust_decoder_stage_changes_the_decoder_only_and_is_retrained_when_its_noise_changes(tmp_path):
+    smiles = moses_smiles("train")[:300]
+    sharp = pretrain_molecule(tmp_path, smiles=smiles, **TINY)
+    robust = pretrain_molecule(tmp_path, smiles=smiles, decoder_noise=1.0, decoder_steps=4, **TINY)
+    a, b = sharp.codec.state_dict(), robust.codec.state_dict()
+    for name in a:  # encoder, embedding and standardization kept: latents and diffusion stay valid
+        same = torch.equal(a[name], b[name])
+        assert same == (not name.startswith(("decoder.", "z_to_h.", "head."))), name
+    assert torch.equal(sharp.encode(smiles[:4]), robust.encode(smiles[:4]))
+    saved = load_prior(tmp_path / "prior")
+    assert saved.info["decoder_noise"] == 1.0 and saved.info["decoder_steps"] == 4
+    assert torch.equal(saved.codec.head.weight, robust.codec.head.weight)
+    first = torch.load(tmp_path / "decoder.pt", weights_only=True)
+    pretrain_molecule(tmp_path, smiles=smiles, decoder_noise=0.5, decoder_steps=4, **TINY)
+    again = torch.load(tmp_path / "decoder.pt", weights_only=True)
+    assert first["tag"]["decoder_noise"] == 1.0 and again["tag"]["decoder_noise"] == 0.5
+    assert not torch.equal(first["model"]["head.weight"], again["model"]["head.weight"])  # retrained, not resumed
