@@ -10,10 +10,15 @@ dimensions are pinned down to ~0.1 of their spread while a third are nearly unus
 natural region is thin. ``latent_noise`` chooses the diffusion's target: the posterior means (0,
 the default) or ``mu + latent_noise * sigma * eps`` (1: the aggregate posterior, what the decoder
 was trained to read). With this autoencoder the means win (FCD 17.5 against 19.2 at equal
-budget); a more strongly regularized autoencoder is the lever.
+budget). What closes much of the gap is the decoder: fine-tuned alone (``decoder_noise``,
+``decoder_steps``) on latents pushed off the data by noise of up to ``decoder_noise`` standard
+deviations, it reads the diffusion's samples as natural molecules (2,000 samples of the shipped
+diffusion: FCD 16.65 -> 8.74 with noise up to 1.5 after 3,000 steps, 10.5 with 0.6, 11.7 after
+1,000 steps with 2.5 and falling uniqueness), trading exact reconstruction for it.
 
 Files in ``out/``: ``ids.npy`` (tokenized training set), ``vae.pt``/``diffusion.pt`` (training
-state: weights, optimizer, step; loaded with ``weights_only=True``), ``latents.npy`` and
+state: weights, optimizer, step; loaded with ``weights_only=True``), ``decoder.pt`` (the
+fine-tuned autoencoder, when asked for), ``latents.npy`` and
 ``logvars.npy`` (posterior means and log-variances), ``log.csv`` and finally ``prior/`` (the
 shippable safetensors + JSON checkpoint).
 """
@@ -109,7 +114,7 @@ def pretrain_molecule(
     )
     decoder_seconds = 0.0
     if decoder_steps and decoder_noise > 0:
-        decoder_seconds = _train_robust_decoder(out, vae, ids, latents, buckets, decoder_noise, decoder_steps,
+        decoder_seconds = _train_robust_decoder(out, vae, latents, buckets, decoder_noise, decoder_steps,
                                                 checkpoint_every, log, progress, seed + 3, device)
     prior.eval()
     prior.info = {
@@ -126,7 +131,7 @@ def pretrain_molecule(
     return prior
 
 
-def _train_robust_decoder(out: Path, vae: MoleculeVAE, ids: torch.Tensor, latents: _Posteriors,
+def _train_robust_decoder(out: Path, vae: MoleculeVAE, latents: _Posteriors,
                           buckets: _LengthBuckets, noise: float, steps: int, every: int, log: _Log,
                           progress: bool, seed: int, device: str) -> float:
     """Fine-tune the decoder alone on latents pushed off the data: ``mu + sigma * eps + c * std * xi``
