@@ -142,21 +142,22 @@ def _train_robust_decoder(out: Path, vae: MoleculeVAE, latents: _Posteriors,
     frozen = [vae.embed, vae.encoder, vae.to_stats]
     for module in frozen:
         module.requires_grad_(False)
-    mu, sigma = latents.mu.to(device), latents.sigma.to(device)
+    mu, sigma, std = latents.mu.to(device), latents.sigma.to(device), latents.std.to(device)
 
     def step_fn(step: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
         pick, batch = buckets.batch_with_index(gen, device)
-        n, d = mu[pick].shape
+        n, d = len(pick), mu.shape[1]
         c = noise * torch.rand(n, 1, generator=gen).to(device)
         z = (mu[pick] + sigma[pick] * torch.randn((n, d), generator=gen).to(device)
-             + c * latents.std.to(device) * torch.randn((n, d), generator=gen).to(device))
+             + c * std * torch.randn((n, d), generator=gen).to(device))
         return {"loss": vae.reconstruction(z, batch)}
 
-    seconds = _train("decoder", vae, out / "decoder.pt", steps, 3e-4, every, log, progress, seed, step_fn,
-                     tag={"vae": _stamp(out / "vae.pt"), "decoder_noise": noise})
-    for module in frozen:
-        module.requires_grad_(True)
-    return seconds
+    try:
+        return _train("decoder", vae, out / "decoder.pt", steps, 3e-4, every, log, progress, seed, step_fn,
+                      tag={"vae": _stamp(out / "vae.pt"), "decoder_noise": noise})
+    finally:
+        for module in frozen:
+            module.requires_grad_(True)
 
 
 def _distil(out: Path, prior: DiffusionPrior, steps: int, batch_size: int, device: str, seed: int,

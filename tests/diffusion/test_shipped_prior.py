@@ -3,13 +3,12 @@ molecules through its autoencoder, and carries the consistency model SQDF uses."
 
 import numpy as np
 import torch
-from rdkit import Chem, DataStructs
-from rdkit.Chem import rdFingerprintGenerator
+from rdkit import DataStructs
 
 from bbo.data import moses_smiles
 from bbo.diffusion import load_prior
 from bbo.diffusion.checkpoint import load_prior_consistency, shipped_priors
-from oracles.chem import canonical_smiles
+from oracles.chem import canonical_smiles, mol_from_smiles, morgan_fingerprint
 
 # The shipped decoder is tuned to read the off-data latents a diffusion samples (pretrain's
 # --decoder-noise), not to reproduce its input: measured on the first 200 MOSES test molecules, 30%
@@ -60,5 +59,4 @@ def test_ships_a_consistency_model_on_the_same_schedule():
 
 
 def tanimoto(a: str, b: str) -> float:
-    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
-    return DataStructs.TanimotoSimilarity(gen.GetFingerprint(Chem.MolFromSmiles(a)), gen.GetFingerprint(Chem.MolFromSmiles(b)))
+    return DataStructs.TanimotoSimilarity(morgan_fingerprint(mol_from_smiles(a)), morgan_fingerprint(mol_from_smiles(b)))
