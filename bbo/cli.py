@@ -142,13 +142,16 @@ def pretrain(
     from bbo.diffusion.pretrain import pretrain_molecule
 
     command = " ".join(["bbo", "pretrain", *sys.argv[2:]]) if sys.argv[1:2] == ["pretrain"] else None
-    pretrain_molecule(out, vae_steps=vae_steps, diffusion_steps=diffusion_steps, batch_size=batch_size,
-                      n_train=n_train, latent_dim=latent_dim, enc_hidden=enc_hidden,
-                      dec_hidden=dec_hidden, beta=beta, kl_warmup=kl_warmup, beta_schedule=beta_schedule,
-                      latent_noise=latent_noise, denoiser_hidden=denoiser_hidden,
-                      denoiser_depth=denoiser_depth, decoder_noise=decoder_noise, decoder_steps=decoder_steps,
-                      consistency_steps=consistency_steps, device=device,
-                      seed=seed, command=command)
+    try:
+        pretrain_molecule(out, vae_steps=vae_steps, diffusion_steps=diffusion_steps, batch_size=batch_size,
+                          n_train=n_train, latent_dim=latent_dim, enc_hidden=enc_hidden,
+                          dec_hidden=dec_hidden, beta=beta, kl_warmup=kl_warmup, beta_schedule=beta_schedule,
+                          latent_noise=latent_noise, denoiser_hidden=denoiser_hidden,
+                          denoiser_depth=denoiser_depth, decoder_noise=decoder_noise, decoder_steps=decoder_steps,
+                          consistency_steps=consistency_steps, device=device,
+                          seed=seed, command=command)
+    except ValueError as err:  # settings that contradict each other or the run directory
+        _fail(str(err))
     console.print(f"prior written to [bold]{out / 'prior'}[/]; load it with bbo.diffusion.load_prior({str(out / 'prior')!r})")
 
 

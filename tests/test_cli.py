@@ -208,3 +208,10 @@ def test_sqdf_study_killed_mid_run_resumes_from_its_last_round_checkpoint(tmp_pa
     by_number = {r[0]: r for r in after}
     assert all(by_number[r[0]] == r for r in before)
     assert sum(r[2] == "COMPLETE" for r in after) == 200
+
+
+def test_pretrain_with_contradictory_settings_fails_clearly_and_writes_nothing(tmp_path):
+    out = tmp_path / "pretrain"
+    result = CliRunner().invoke(app, ["pretrain", "molecule", "--out", str(out), "--decoder-steps", "5"])
+    assert result.exit_code == 2
+    assert "decoder_noise" in result.output and not out.exists()

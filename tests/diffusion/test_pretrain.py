@@ -96,3 +96,10 @@ def test_robust_decoder_stage_changes_the_decoder_only_and_is_retrained_when_its
     again = torch.load(tmp_path / "decoder.pt", weights_only=True)
     assert first["tag"]["decoder_noise"] == 1.0 and again["tag"]["decoder_noise"] == 0.5
     assert not torch.equal(first["model"]["head.weight"], again["model"]["head.weight"])  # retrained, not resumed
+
+
+@pytest.mark.parametrize("noise, steps", [(0.0, 4), (1.0, 0)])
+def test_a_half_asked_decoder_stage_is_a_clear_error(tmp_path, noise, steps):
+    with pytest.raises(ValueError, match="decoder_steps and decoder_noise"):
+        pretrain_molecule(tmp_path, smiles=moses_smiles("train")[:50], decoder_noise=noise, decoder_steps=steps, **TINY)
+    assert not any(tmp_path.iterdir())  # refused before anything was written
