@@ -19,7 +19,7 @@ from bbo.optimizers import (
     RandomOptimizer,
     SQDFOptimizer,
 )
-from bbo.study import Trial, TrialSource, TrialState
+from bbo.study import JournalInUseError, Trial, TrialSource, TrialState
 
 load = load_optimizer  # the short name used in the design notes: bbo.load("runs/osim.db")
 
@@ -30,6 +30,7 @@ __all__ = [
     "BoTorchOptimizer",
     "FailedTrialWarning",
     "GeneticOptimizer",
+    "JournalInUseError",
     "Optimizer",
     "PGRAFTOptimizer",
     "RandomOptimizer",

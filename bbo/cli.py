@@ -72,6 +72,7 @@ def _load(config: Path, **overrides):
 
 def _run(cfg, out: Path, *, seeds, resume: bool, workers: int, names: tuple[str, str]):
     from bbo.bench.runner import RunExistsError, RunProgress, run_benchmark
+    from bbo.study import JournalInUseError
 
     with _progress() as progress:
         bars: dict[str, int] = {}
@@ -85,7 +86,7 @@ def _run(cfg, out: Path, *, seeds, resume: bool, workers: int, names: tuple[str,
         try:
             return run_benchmark(cfg, out, seeds=seeds, resume=resume, workers=workers, on_progress=update,
                                  report_names=names)
-        except RunExistsError as err:
+        except (RunExistsError, JournalInUseError) as err:
             _fail(str(err))
 
 

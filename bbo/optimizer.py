@@ -95,7 +95,7 @@ class Optimizer(ABC):
         self.storage = None if storage is None else Path(storage)
         self._lock = threading.RLock()  # guards the journal and the pending-trial view
         self._update_lock = threading.Lock()  # serializes round updates without blocking tell
-        self._journal = Journal(self.storage)
+        self._journal = Journal(self.storage, exclusive=True)
         self._round = 0
         self._n_told = 0
         self._n_asked = 0
@@ -366,7 +366,7 @@ class Optimizer(ABC):
         and keep writing there. Returns the journal path."""
         with self._lock:
             if storage is not None and (self.storage is None or Path(storage) != self.storage):
-                target = Journal(storage)
+                target = Journal(storage, exclusive=True)
                 self._journal._db.backup(target._db)
                 self._journal.close()
                 self._journal, self.storage = target, Path(storage)

@@ -2,13 +2,17 @@
 
 Every asked object becomes a RUNNING trial; ``tell`` turns it COMPLETE or FAIL. The journal is
 an SQLite database in WAL mode with ``synchronous=FULL``: a transaction that has returned is on
-disk, so a process killed at any point loses nothing that was told.
+disk, so a process killed at any point loses nothing that was told. An optimizer holds its journal
+exclusively (an advisory lock on ``<journal>.lock``, released by the OS even on SIGKILL): a second
+writer, such as a resume started while the first process still runs, gets a clear error instead
+of interleaving its trials with the first's. Readers (reports) never take the lock.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -21,6 +25,10 @@ from typing import Any
 import pandas as pd
 
 SCHEMA_VERSION = 1
+
+
+class JournalInUseError(RuntimeError):
+    """Another live process is writing the journal."""
 
 
 class TrialState(str, Enum):
@@ -84,10 +92,11 @@ CREATE INDEX IF NOT EXISTS trials_state ON trials(state);
 class Journal:
     """The SQLite trial journal. ``path=None`` keeps it in memory (nothing persists)."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *, exclusive: bool = False) -> None:
         self.path = None if path is None else Path(path)
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer_lock = _hold_writer_lock(self.path) if exclusive and self.path is not None else None
         self._lock = threading.RLock()
         self._db = sqlite3.connect(
             ":memory:" if self.path is None else str(self.path), check_same_thread=False, isolation_level=None
@@ -188,6 +197,9 @@ class Journal:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._writer_lock is not None:
+                self._writer_lock.close()
+                self._writer_lock = None
 
     def _metadata(self, number: int) -> dict[str, Any]:
         row = self._db.execute("SELECT metadata FROM trials WHERE number = ?", (number,)).fetchone()
@@ -228,3 +240,56 @@ def trials_dataframe(trials: Sequence[Trial], domain_from_json=None) -> pd.DataF
         rows.append(row)
     columns = ["number", "object", "key", "value", "state", "source", "round", "optimizer", "created", "completed"]
     return pd.DataFrame(rows, columns=None if rows else columns)
+
+
+class _WriterLock:
+    """A process's hold on a journal's writer lock, shared by its journals on that file."""
+
+    def __init__(self, key: str, handle: Any) -> None:
+        self.key, self.handle = key, handle
+
+    def close(self) -> None:
+        with _HELD_LOCK:
+            handle, count = _HELD[self.key]
+            if count > 1:
+                _HELD[self.key] = (handle, count - 1)
+            else:
+                del _HELD[self.key]
+                handle.close()  # closing the file releases the lock
+
+
+_HELD: dict[str, tuple[Any, int]] = {}  # lock file -> (open handle, journals of this process using it)
+_HELD_LOCK = threading.Lock()
+
+
+def _hold_writer_lock(path: Path) -> _WriterLock | None:
+    """Take the journal's writer lock (``<journal>.lock``, holding the writer's pid) or raise
+    :class:`JournalInUseError` naming the holder. The lock keeps other processes out; journals of
+    one process share it (re-running a notebook cell, ``save`` then ``load_optimizer``). Where
+    ``fcntl`` is missing (Windows) nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    lock_path = path.with_name(path.name + ".lock")
+    key = str(lock_path.resolve())
+    with _HELD_LOCK:
+        if key in _HELD:
+            handle, count = _HELD[key]
+            _HELD[key] = (handle, count + 1)
+            return _WriterLock(key, handle)
+        handle = open(lock_path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise JournalInUseError(
+                f"{path} is being written by another process (pid {holder}): stop it or let it finish "
+                f"before resuming") from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        _HELD[key] = (handle, 1)
+        return _WriterLock(key, handle)

@@ -50,3 +50,33 @@ def test_dataframe_has_one_row_per_trial(tmp_path):
     assert list(df["state"]) == ["RUNNING", "RUNNING"]
     assert df.loc[0, "meta_src"] == "x"
     assert trials_dataframe([]).columns.tolist()[:4] == ["number", "object", "key", "value"]
+
+
+def test_a_journal_has_one_writing_process_and_a_killed_writer_frees_it(tmp_path):
+    """Two processes appending to one journal would interleave their trials: the second writer gets
+    a clear error naming the first, readers are not blocked, and SIGKILL releases the lock."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from bbo.study import JournalInUseError
+
+    path = tmp_path / "j.db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from bbo.study import Journal; "
+         f"j = Journal({str(path)!r}, exclusive=True); print('ready', flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(JournalInUseError, match=rf"j\.db is being written by another process \(pid {holder.pid}\)"):
+            Journal(path, exclusive=True)
+        Journal(path).close()  # a reader (reports) still opens it
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    first = Journal(path, exclusive=True)
+    second = Journal(path, exclusive=True)  # one process may hold it twice (save, then load_optimizer)
+    first.close()
+    second.add_running(["CCO"], ["CCO"], round=0, optimizer="t")
+    second.close()

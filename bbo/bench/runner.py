@@ -4,7 +4,9 @@ The loop is the ask/tell contract plus the PMO budget rule: a repeated object is
 the oracle cache and not charged. Every result is told (and so committed to the journal) as soon
 as its chunk of calls returns, so a run killed at any moment resumes with ``--resume``: the cache
 is rebuilt from the journal, trials left RUNNING are asked again first, and no oracle call that
-was told is ever made twice.
+was told is ever made twice. Worker processes of a killed benchmark stop at their next batch, and
+a journal has one writing process at a time (see :mod:`bbo.study`), so a resume never interleaves
+with a run still going.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ def run_benchmark(
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
         ctx = mp.get_context("spawn")  # a clean interpreter per worker: no inherited torch threads
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_limit_threads, initargs=(threads,)) as pool:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(threads, os.getpid())) as pool:
             futures = {pool.submit(run_one, config, t, o, s, d): (t, o, s) for t, o, s, d in plan}
             for future in as_completed(futures):
                 summary = future.result()
@@ -93,10 +96,27 @@ def run_benchmark(
     return write_report(out, *report_names)
 
 
-def _limit_threads(n: int) -> None:
+_PARENT_PID: int | None = None  # in a worker process: the benchmark process that started it
+
+
+def _init_worker(threads: int, parent: int) -> None:
+    global _PARENT_PID
     import torch
 
-    torch.set_num_threads(n)
+    torch.set_num_threads(threads)
+    _PARENT_PID = parent
+
+
+class OrphanedRunError(RuntimeError):
+    """The benchmark process that started this worker is gone (killed)."""
+
+
+def _stop_if_orphaned(label: str) -> None:
+    """A worker whose benchmark process was killed stops at its next batch, releasing the journal
+    for a resume, instead of running on unseen."""
+    if _PARENT_PID is not None and os.getppid() != _PARENT_PID:
+        raise OrphanedRunError(f"{label}: the benchmark process {_PARENT_PID} that started this run is gone; "
+                               f"stopping (resume it with --resume)")
 
 
 def run_one(
@@ -132,6 +152,7 @@ def run_one(
     idle = 0
     try:
         while counted.remaining > 0 and idle < MAX_IDLE_ASKS:
+            _stop_if_orphaned(label)
             before = counted.calls
             xs = optimizer.ask(int(min(optimizer.batch_size, counted.remaining)))
             chunk = config.executor.tell_every or len(xs)
