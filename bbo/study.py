@@ -101,14 +101,18 @@ class Journal:
         self._db = sqlite3.connect(
             ":memory:" if self.path is None else str(self.path), check_same_thread=False, isolation_level=None
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_CREATE)
-        version = self.get_meta("schema_version")
-        if version is None:
-            self.set_meta("schema_version", SCHEMA_VERSION)
-        elif version != SCHEMA_VERSION:
-            raise ValueError(f"{self.path}: journal schema {version} is not supported (expected {SCHEMA_VERSION})")
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_CREATE)
+            version = self.get_meta("schema_version")
+            if version is None:
+                self.set_meta("schema_version", SCHEMA_VERSION)
+            elif version != SCHEMA_VERSION:
+                raise ValueError(f"{self.path}: journal schema {version} is not supported (expected {SCHEMA_VERSION})")
+        except BaseException:
+            self.close()  # an unusable file keeps no lock
+            raise
 
     # ---------------------------------------------------------------------------------- meta
     def get_meta(self, name: str, default: Any = None) -> Any:

@@ -80,3 +80,16 @@ def test_a_journal_has_one_writing_process_and_a_killed_writer_frees_it(tmp_path
     first.close()
     second.add_running(["CCO"], ["CCO"], round=0, optimizer="t")
     second.close()
+
+
+def test_a_journal_that_cannot_be_used_keeps_no_lock(tmp_path):
+    import fcntl
+
+    path = tmp_path / "j.db"
+    old = Journal(path)
+    old.set_meta("schema_version", 99)
+    old.close()
+    with pytest.raises(ValueError, match="journal schema 99 is not supported"):
+        Journal(path, exclusive=True)
+    with open(tmp_path / "j.db.lock") as f:  # free: another holder can take it at once
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
