@@ -249,8 +249,8 @@ def trials_dataframe(trials: Sequence[Trial], domain_from_json=None) -> pd.DataF
 class _WriterLock:
     """A process's hold on a journal's writer lock, shared by its journals on that file."""
 
-    def __init__(self, key: str, handle: Any) -> None:
-        self.key, self.handle = key, handle
+    def __init__(self, key: str) -> None:
+        self.key = key
 
     def close(self) -> None:
         with _HELD_LOCK:
@@ -281,7 +281,7 @@ def _hold_writer_lock(path: Path) -> _WriterLock | None:
         if key in _HELD:
             handle, count = _HELD[key]
             _HELD[key] = (handle, count + 1)
-            return _WriterLock(key, handle)
+            return _WriterLock(key)
         handle = open(lock_path, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -296,4 +296,4 @@ def _hold_writer_lock(path: Path) -> _WriterLock | None:
         handle.write(str(os.getpid()))
         handle.flush()
         _HELD[key] = (handle, 1)
-        return _WriterLock(key, handle)
+        return _WriterLock(key)

@@ -7,8 +7,8 @@ ablations, as tables.
 ``main``: random prior, SQDF and P-GRAFT (their defaults) on ``pmo/osimertinib_mpo``,
 ``pmo/qed`` and ``pmo/celecoxib_rediscovery``: top-10 AUC (PMO), and the internal diversity, SA
 and novelty of each run's top 100. ``sweep``: the random prior, then SQDF on osimertinib MPO over
-alpha (reward against naturalness) and the ablations (Tweedie instead of the consistency model, gamma = 0.9, no replay
-buffer, KL to the previous round's policy as SEIKO); the naturalness columns are of the molecules
+alpha (reward against naturalness) and the ablations (Tweedie instead of the consistency model,
+gamma = 0.9, no replay buffer, KL to the previous round's policy as SEIKO); the naturalness columns are of the molecules
 the policy proposed in its last two rounds (FCD against 5,000 MOSES test molecules, SA, internal
 diversity): what fine-tuning did to the generator. Every run is a resumable ``bbo`` journal under ``--out``; rerunning continues them.
 """
