@@ -10,7 +10,8 @@
 >>> opt.best(3)
 """
 
-from bbo.optimizer import FailedTrialWarning, Optimizer, load_optimizer
+from bbo.domains import Domain, get_domain, register_domain
+from bbo.optimizer import FailedTrialWarning, Optimizer, load_optimizer, register_optimizer
 from bbo.optimizers import (
     OPTIMIZERS,
     BoTorchOptimizer,
@@ -19,6 +20,7 @@ from bbo.optimizers import (
     RandomOptimizer,
     SQDFOptimizer,
 )
+from bbo.strategy import Settings, Strategy
 from bbo.study import JournalInUseError, Trial, TrialSource, TrialState
 
 load = load_optimizer  # the short name used in the design notes: bbo.load("runs/osim.db")
@@ -28,6 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "OPTIMIZERS",
     "BoTorchOptimizer",
+    "Domain",
     "FailedTrialWarning",
     "GeneticOptimizer",
     "JournalInUseError",
@@ -35,9 +38,14 @@ __all__ = [
     "PGRAFTOptimizer",
     "RandomOptimizer",
     "SQDFOptimizer",
+    "Settings",
+    "Strategy",
     "Trial",
     "TrialSource",
     "TrialState",
+    "get_domain",
     "load",
     "load_optimizer",
+    "register_domain",
+    "register_optimizer",
 ]

@@ -114,46 +114,28 @@ def oracles() -> None:
     console.print(table)
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
 def pretrain(
-    domain: Annotated[str, typer.Argument(help="the domain to pretrain a prior for (molecule)")],
-    out: Annotated[Path, typer.Option(help="training directory; an existing one is resumed")] = Path("runs/pretrain-molecule"),
-    vae_steps: Annotated[int, typer.Option(min=0, help="autoencoder training steps")] = 20_000,
-    diffusion_steps: Annotated[int, typer.Option(min=0, help="latent diffusion training steps")] = 20_000,
-    batch_size: Annotated[int, typer.Option(min=1)] = 256,
-    n_train: Annotated[Optional[int], typer.Option(help="train on a random subset of this many molecules")] = None,
-    latent_dim: Annotated[int, typer.Option(min=2, help="autoencoder latent size (the diffusion space)")] = 64,
-    enc_hidden: Annotated[int, typer.Option(min=8, help="GRU encoder width (each direction)")] = 256,
-    dec_hidden: Annotated[int, typer.Option(min=8, help="GRU decoder width")] = 512,
-    beta: Annotated[float, typer.Option(min=0.0, help="KL weight of the autoencoder")] = 0.05,
-    kl_warmup: Annotated[Optional[int], typer.Option(min=0, help="steps over which the KL weight ramps up (default: 20% of --vae-steps; fix it when extending a run)")] = None,
-    beta_schedule: Annotated[str, typer.Option(help="diffusers noise schedule of the latent diffusion")] = "linear",
-    latent_noise: Annotated[float, typer.Option(min=0.0, help="diffuse over mu + latent_noise * sigma * eps of the autoencoder's posteriors (0: the means)")] = 0.0,
-    denoiser_hidden: Annotated[int, typer.Option(min=8, help="width of the latent denoiser MLP")] = 512,
-    denoiser_depth: Annotated[int, typer.Option(min=1, help="residual blocks of the latent denoiser")] = 4,
-    decoder_noise: Annotated[float, typer.Option(min=0.0, help="fine-tune the decoder on latents + U(0, this) x std noise (0: keep it as trained)")] = 0.0,
-    decoder_steps: Annotated[int, typer.Option(min=0, help="steps of that decoder fine-tuning")] = 0,
-    consistency_steps: Annotated[int, typer.Option(min=0, help="consistency distillation steps (0: none shipped)")] = 4000,
-    device: Annotated[Optional[str], typer.Option(help="cuda or cpu (default: cuda when present)")] = None,
-    seed: int = 0,
+    ctx: typer.Context,
+    domain: Annotated[str, typer.Argument(help="the domain to pretrain a prior for; its options follow "
+                                               "(bbo pretrain DOMAIN --help)")],
 ) -> None:
-    """Pretrain a diffusion prior on the domain's data (MOSES for molecules), resumably."""
-    if domain != "molecule":
-        _fail(f"no pretraining recipe for domain {domain!r}; available: molecule")
-    from bbo.diffusion.pretrain import pretrain_molecule
+    """Pretrain a diffusion prior with the domain's own recipe, resumably."""
+    import importlib
 
-    command = " ".join(["bbo", "pretrain", *sys.argv[2:]]) if sys.argv[1:2] == ["pretrain"] else None
+    from bbo.domains import domain_class, domain_names
+
     try:
-        pretrain_molecule(out, vae_steps=vae_steps, diffusion_steps=diffusion_steps, batch_size=batch_size,
-                          n_train=n_train, latent_dim=latent_dim, enc_hidden=enc_hidden,
-                          dec_hidden=dec_hidden, beta=beta, kl_warmup=kl_warmup, beta_schedule=beta_schedule,
-                          latent_noise=latent_noise, denoiser_hidden=denoiser_hidden,
-                          denoiser_depth=denoiser_depth, decoder_noise=decoder_noise, decoder_steps=decoder_steps,
-                          consistency_steps=consistency_steps, device=device,
-                          seed=seed, command=command)
-    except ValueError as err:  # settings that contradict each other or the run directory
+        cls = domain_class(domain)
+    except ValueError as err:
         _fail(str(err))
-    console.print(f"prior written to [bold]{out / 'prior'}[/]; load it with bbo.diffusion.load_prior({str(out / 'prior')!r})")
+    if not cls.pretrain_command:
+        with_recipe = [n for n in domain_names() if domain_class(n).pretrain_command]
+        _fail(f"the {domain!r} domain has no pretraining recipe; domains with one: {', '.join(with_recipe)}")
+    module, _, attr = cls.pretrain_command.partition(":")
+    command = typer.Typer(add_completion=False)
+    command.command(name=domain)(getattr(importlib.import_module(module), attr))
+    typer.main.get_command(command).main(args=list(ctx.args), prog_name=f"bbo pretrain {domain}")
 
 
 @app.command()
@@ -165,13 +147,16 @@ def priors() -> None:
     if not names:
         console.print("no priors are shipped in this installation")
         return
-    table = Table("name", "domain space", "trained", "figures")
+    table = Table("name", "domain", "space", "trained", "figures")
     for name in names:
-        cfg = json.loads((SHIPPED_DIR / name / "config.json").read_text())
+        directory = SHIPPED_DIR / name
+        cfg = json.loads((directory / "config.json").read_text())
         info = cfg.get("info", {})
         figures = ", ".join(f"{k} {v}" for k, v in info.get("figures", {}).items())
-        table.add_row(name, f"{cfg['codec']['name'] if cfg.get('codec') else 'tensor'} {cfg['prior']['shape']}",
-                      info.get("trained_on", ""), figures)
+        codec = json.loads((directory / "codec.json").read_text())["name"] if (directory / "codec.json").exists() else "tensor"
+        domain = cfg.get("domain") or "vector"
+        table.add_row(name, domain if isinstance(domain, str) else domain["name"],
+                      f"{codec} {cfg['prior']['shape']}", info.get("trained_on", ""), figures)
     console.print(table)
 
 

@@ -1,14 +1,14 @@
-"""The ``Optimizer`` base class: the ask/tell contract, bookkeeping, persistence and resume.
+"""The ``Optimizer``: the study side of every optimizer (Optuna's ``Study`` to its ``Sampler``).
 
-Subclasses implement two things: :meth:`Optimizer._propose` (draw new objects) and, for the
-learning optimizers, :meth:`Optimizer._update` (the round-end model update) with its checkpoint.
-Everything else, the journal, pending-trial matching, validation, failure handling, rounds,
-seeding and resume, lives here once.
+It owns the journal, the ask/tell contract, pending-trial matching, validation, failure
+handling, rounds, seeding, round checkpoints and resume, once for all optimizers. What differs
+between optimizers is a :class:`~bbo.strategy.Strategy` (``propose``, ``update``, ``save``/``load``)
+with its pydantic :class:`~bbo.strategy.Settings`; a concrete optimizer is a registered subclass
+naming its ``strategy_class``. The strategy reads the study through its public view only.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import numbers
@@ -16,7 +16,6 @@ import os
 import shutil
 import threading
 import warnings
-from abc import ABC, abstractmethod
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,13 +24,17 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from bbo.domains import Domain, get_domain
+from bbo.strategy import Strategy
 from bbo.study import Journal, Trial, TrialSource, TrialState, TrialUpdate, trials_dataframe
 
 Direction = Literal["maximize", "minimize"]
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {}
+#: the study's own settings, beside the strategy's (the runner sets seed, storage and direction)
+STUDY_SETTINGS = ("domain", "batch_size", "round_size", "seed", "direction")
 
 
 class FailedTrialWarning(UserWarning):
@@ -46,82 +49,102 @@ def register_optimizer(cls: type[Optimizer]) -> type[Optimizer]:
     return cls
 
 
-class Optimizer(ABC):
+def oriented(value: float, direction: Direction) -> float:
+    """A told value in the maximize orientation: the one place where direction is applied
+    (optimizers, the runner and the reports all call it)."""
+    return value if direction == "maximize" else -value
+
+
+class Optimizer:
     """Ask/tell optimizer over a domain, with every trial kept in a journal.
 
     Args:
-        domain: the object domain (``"molecule"``, ``{"name": "vector", "dim": 2}``, or a Domain).
-        batch_size: objects returned by ``ask()`` when ``n`` is not given.
+        domain: the object domain (``"molecule"``, ``{"name": "vector", "dim": 2}``, or a Domain);
+            default the strategy's (a prior's domain) or its ``default_domain``.
+        batch_size: objects returned by ``ask()`` when ``n`` is not given (default: the strategy's).
         round_size: told results per model update (default ``batch_size``).
         seed: seeds everything the optimizer draws; same seed and journal, same asks.
         storage: path of the SQLite journal; None keeps it in memory. An existing journal is
             resumed (its optimizer settings must match).
         direction: ``"maximize"`` or ``"minimize"`` the told values.
+        **settings: the strategy's settings (``strategy_class.Settings``), validated before any
+            file is touched.
     """
 
     name: ClassVar[str] = "base"
-    #: constructor arguments that say where to run, not what the study is: not stored, not compared
-    runtime_settings: ClassVar[tuple[str, ...]] = ()
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Optimizer:
-        # Capture the constructor arguments so that ``load_optimizer`` can rebuild the optimizer.
-        self = super().__new__(cls)
-        bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
-        bound.apply_defaults()
-        self._init_args = {k: v for k, v in bound.arguments.items() if k not in ("self", "storage")}
-        return self
+    strategy_class: ClassVar[type[Strategy]]
 
     def __init__(
         self,
         *,
-        domain: str | dict[str, Any] | Domain = "molecule",
-        batch_size: int = 64,
+        domain: str | dict[str, Any] | Domain | None = None,
+        batch_size: int | None = None,
         round_size: int | None = None,
         seed: int = 0,
         storage: str | Path | None = None,
         direction: Direction = "maximize",
+        **settings: Any,
     ) -> None:
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if round_size is not None and int(round_size) < 1:
-            raise ValueError(f"round_size must be >= 1, got {round_size}")
-        if direction not in ("maximize", "minimize"):
-            raise ValueError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
-        self.domain = get_domain(domain)
-        self.batch_size = int(batch_size)
-        self.round_size = int(round_size or batch_size)
-        self.seed = int(seed)
-        self.direction: Direction = direction
+        study = _validated(self._study_model(), {"batch_size": batch_size, "round_size": round_size, "seed": seed,
+                                                 "direction": direction}, type(self).name)
+        strategy_settings = _validated(self.strategy_class.Settings, settings, type(self).name)
+        self.batch_size = int(study.batch_size or self.strategy_class.default_batch_size)
+        self._round_size_setting = study.round_size
+        self.round_size = int(study.round_size or self.batch_size)
+        self.seed = int(study.seed)
+        self.direction: Direction = study.direction
         self.storage = None if storage is None else Path(storage)
-        self._lock = threading.RLock()  # guards the journal and the pending-trial view
-        self._update_lock = threading.Lock()  # serializes round updates without blocking tell
-        self._journal = Journal(self.storage, exclusive=True)
         self._round = 0
         self._n_told = 0
         self._n_asked = 0
+        self.strategy: Strategy = self.strategy_class(strategy_settings, self)
+        self.domain = self._resolve_domain(domain)
+        self.strategy.check_domain(self.domain)
+        self._lock = threading.RLock()  # guards the journal and the pending-trial view
+        self._update_lock = threading.Lock()  # serializes round updates without blocking tell
         self._pending: dict[Any, deque[int]] = defaultdict(deque)  # key -> RUNNING trial numbers, ask order
         self._orphans: dict[int, Trial] = {}  # RUNNING trials from an earlier process: asked again first
+        self._journal = Journal(self.storage, exclusive=True)
+        try:
+            self._open()
+        except BaseException:
+            self._journal.close()
+            raise
 
-    # ---------------------------------------------------------------------------- subclass API
-    @abstractmethod
-    def _propose(self, n: int, rng: np.random.Generator) -> list[Any]:
-        """Draw ``n`` new valid objects of the domain."""
+    @classmethod
+    def _study_model(cls) -> type[BaseModel]:
+        return create_model(
+            f"{cls.name}_study", __config__=ConfigDict(extra="forbid"),
+            batch_size=(int | None, Field(None, ge=1)), round_size=(int | None, Field(None, ge=1)),
+            seed=(int, 0), direction=(Direction, "maximize"),
+        )
 
-    def _update(self, trials: list[Trial]) -> None:
-        """Round-end model update on all COMPLETE trials (scores in :meth:`score`). Default: none."""
+    @classmethod
+    def settings_model(cls) -> type[BaseModel]:
+        """Every setting a config may give this optimizer: the strategy's and the study's
+        ``domain``, ``batch_size`` and ``round_size`` (seed, storage and direction come from the run)."""
+        return create_model(
+            f"{cls.name}_settings", __base__=cls.strategy_class.Settings,
+            domain=(str | dict[str, Any] | None, None), batch_size=(int | None, Field(None, ge=1)),
+            round_size=(int | None, Field(None, ge=1)),
+        )
 
-    def _save_checkpoint(self, directory: Path) -> None:
-        """Write the model state after a round update (safetensors, JSON). Default: nothing."""
-
-    def _load_checkpoint(self, directory: Path) -> None:
-        """Restore what :meth:`_save_checkpoint` wrote."""
+    def _resolve_domain(self, asked: str | dict[str, Any] | Domain | None) -> Domain:
+        natural = self.strategy.natural_domain()
+        if natural is not None:
+            domain = get_domain(natural)
+            name = asked.name if isinstance(asked, Domain) else asked.get("name") if isinstance(asked, dict) else asked
+            if name is not None and name != domain.name:
+                raise ValueError(f"{self.name}: its prior generates in the {domain.name!r} domain, not {name!r}")
+            return domain
+        spec = asked if asked is not None else self.strategy_class.default_domain
+        if spec is None:
+            raise ValueError(f"{self.name}: give the domain to optimize in (domain=...)")
+        return get_domain(spec)
 
     # ------------------------------------------------------------------------------ lifecycle
     def _open(self) -> None:
-        """Bind to the journal: record the settings on a new one, or resume an existing one.
-
-        Subclasses call this at the end of their ``__init__``, once their own state exists.
-        """
+        """Bind to the journal: record the settings on a new one, or resume an existing one."""
         settings = self.config()
         stored = self._journal.get_meta("optimizer")
         if stored is None:
@@ -153,16 +176,13 @@ class Optimizer(ABC):
             directory = self._round_dir(self._round)
             if not directory.is_dir():
                 raise FileNotFoundError(f"{directory}: the checkpoint of round {self._round} is missing")
-            self._load_checkpoint(directory)
+            self.strategy.load(directory)
 
     def config(self) -> dict[str, Any]:
-        """The optimizer's name and JSON settings, as stored in the journal; a prior given as a
-        directory is stored as an absolute path, so that the study resumes from anywhere."""
-        settings = {k: (self.domain.config() if k == "domain" else v) for k, v in self._init_args.items()
-                    if k not in self.runtime_settings}
-        prior = settings.get("prior")
-        if prior is not None and Path(prior).exists():
-            settings["prior"] = str(Path(prior).resolve())
+        """The optimizer's name and JSON settings (study and strategy), as stored in the journal."""
+        settings = {"domain": self.domain.config(), "batch_size": self.batch_size,
+                    "round_size": self._round_size_setting, "seed": self.seed, "direction": self.direction,
+                    **self.strategy.config()}
         return json.loads(json.dumps({"name": self.name, "settings": settings}, default=_json_default))
 
     @property
@@ -192,7 +212,7 @@ class Optimizer(ABC):
                 out.append(self.domain.from_json(trial.object))
             k = n - len(out)
             if k:
-                objects = self._propose(k, self._rng())
+                objects = self.strategy.propose(k, self._rng(), self)
                 if len(objects) != k:
                     raise RuntimeError(f"{self.name} proposed {len(objects)} objects, {k} were asked for")
                 for i, obj in enumerate(objects):
@@ -291,7 +311,7 @@ class Optimizer(ABC):
                 return
             trials = self.completed_trials()
         # catch up on all complete rounds at once (e.g. after many external tells), one update
-        self._update(trials)
+        self.strategy.update(self, trials)
         new_round = n_told // self.round_size
         self._write_checkpoint(new_round)
         with self._lock:
@@ -300,7 +320,7 @@ class Optimizer(ABC):
         self._prune_checkpoints(new_round)
 
     def _has_checkpoints(self) -> bool:
-        return self.checkpoint_dir is not None and type(self)._save_checkpoint is not Optimizer._save_checkpoint
+        return self.checkpoint_dir is not None and self.strategy.checkpointed
 
     def _round_dir(self, round: int) -> Path:
         return self.checkpoint_dir / f"round-{round:05d}"
@@ -311,7 +331,7 @@ class Optimizer(ABC):
         final, tmp = self._round_dir(round), self._round_dir(round).with_suffix(".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        self._save_checkpoint(tmp)
+        self.strategy.save(tmp)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
 
@@ -323,12 +343,27 @@ class Optimizer(ABC):
 
     # ------------------------------------------------------------------------------- queries
     def score(self, value: float) -> float:
-        """The told value in the maximize orientation: the one place where direction is applied."""
-        return value if self.direction == "maximize" else -value
+        """The told value in the maximize orientation (:func:`oriented`)."""
+        return oriented(value, self.direction)
 
     def completed_trials(self) -> list[Trial]:
         """COMPLETE trials only: FAIL trials never reach a model."""
         return self._journal.trials([TrialState.COMPLETE])
+
+    def get_trials(self, states: Sequence[TrialState] | None = None) -> list[Trial]:
+        """Trials in number order, optionally only those in ``states``."""
+        return self._journal.trials(None if states is None else list(states))
+
+    def pending_keys(self) -> list[str]:
+        """Keys of the trials asked and not yet told (this process's and those left by a crash)."""
+        with self._lock:
+            return [k for k, q in self._pending.items() for _ in q]
+
+    def record_run(self, info: dict[str, Any]) -> None:
+        """Store what a runner knows of this study (task, oracle, budget) beside its trials; the
+        reports read it back."""
+        with self._lock:
+            self._journal.set_meta("run", info)
 
     def best(self, k: int = 1) -> list[tuple[Any, float]]:
         """The ``k`` best distinct objects told so far, with their values, best first."""
@@ -406,6 +441,23 @@ def load_optimizer(storage: str | Path) -> Optimizer:
     if stored["name"] not in OPTIMIZERS:
         raise ValueError(f"{path}: unknown optimizer {stored['name']!r}; known: {', '.join(sorted(OPTIMIZERS))}")
     return OPTIMIZERS[stored["name"]](**stored["settings"], storage=path)
+
+
+def _validated(model: type[BaseModel], values: dict[str, Any], who: str) -> BaseModel:
+    """``values`` checked against ``model``; a ValueError naming each bad setting otherwise."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            where = ".".join(str(x) for x in e["loc"]) or "settings"
+            msg = e["msg"].removeprefix("Value error, ")
+            if e["type"] == "extra_forbidden":
+                allowed = ", ".join(sorted(model.model_fields))
+                msg = f"unknown setting; allowed: {allowed}"
+            got = "" if e["type"] in ("missing", "extra_forbidden") else f" (got {e['input']!r})"
+            problems.append(f"{where}: {msg}{got}")
+        raise ValueError(f"{who}: " + "; ".join(problems)) from None
 
 
 def _import_builtin_optimizers() -> None:

@@ -20,7 +20,7 @@ import torch
 from rdkit import Chem
 from rdkit.Chem import QED
 
-from bbo.data import moses_smiles
+from bbo.domains.molecule.moses import moses_smiles
 from bbo.optimizers import BoTorchOptimizer
 
 

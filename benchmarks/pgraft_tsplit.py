@@ -22,7 +22,7 @@ import time
 import numpy as np
 import torch
 
-from bbo.bench import metrics
+from bbo.domains.molecule import metrics
 from bbo.diffusion import DiffusionPrior, load_prior
 from bbo.finetune.graft import PGRAFT, snap_split
 from bbo.surrogates.ensemble import BootstrapEnsemble, capped_standardized

@@ -18,8 +18,8 @@ import time
 import numpy as np
 import torch
 
-from bbo.bench import metrics
-from bbo.data import moses_smiles
+from bbo.domains.molecule import metrics
+from bbo.domains.molecule.moses import moses_smiles
 from bbo.diffusion import load_prior
 from bbo.diffusion.checkpoint import load_prior_consistency
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bbo.bench import metrics
+from bbo.domains.molecule import metrics
 from bbo.bench.config import parse_config
 from bbo.bench.report import find_runs, load_run
 from bbo.bench.runner import run_benchmark
@@ -119,7 +119,7 @@ def main() -> None:
     if args.part in ("sweep", "all"):
         cfg = parse_config(sweep_config(args.prior, args.budget, args.batch))
         run_benchmark(cfg, args.out / "sweep", seeds=list(range(args.sweep_seeds)), resume=True, workers=args.workers)
-        from bbo.data import moses_smiles
+        from bbo.domains.molecule.moses import moses_smiles
 
         test = list(moses_smiles("test"))
         test = [test[i] for i in np.random.default_rng(0).choice(len(test), 5000, replace=False)]

@@ -8,7 +8,9 @@ nothing of bbo's optimizers, so a user can call an oracle on its own.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import importlib
+import json
 import logging
 import math
 import multiprocessing as mp
@@ -34,7 +36,8 @@ class Oracle(ABC):
     """
 
     name: str = "oracle"
-    domain: str = "molecule"
+    #: the domain of the objects it scores (``"molecule"``, ``"vector"``, ...): every oracle declares it
+    domain: str | None = None
     direction: Direction = "maximize"
     #: batches smaller than this are scored in-process even when ``n_jobs > 1``
     parallel_threshold: int = 64
@@ -47,8 +50,11 @@ class Oracle(ABC):
         """Score one object; return NaN (and log why) when it cannot be scored."""
 
     def key(self, obj: Any) -> Hashable | None:
-        """Identity of an object for caching; None means invalid (never charged)."""
-        return obj if isinstance(obj, Hashable) else repr(obj)
+        """Identity of an object for caching; None means invalid (never charged).
+
+        The default is the object's exact identity (:func:`exact_key`); a molecule oracle
+        overrides it with canonical SMILES so that two spellings are one call."""
+        return exact_key(obj)
 
     def __call__(self, objects: Sequence[Any]) -> np.ndarray:
         objects = list(objects)
@@ -67,6 +73,41 @@ class Oracle(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, domain={self.domain!r}, direction={self.direction!r})"
+
+
+def exact_key(obj: Any) -> str:
+    """An exact identity of a plain object, as text: two objects share it only if they are equal
+    value for value (arrays: same dtype, shape and bytes; floats: the same double).
+
+    Never ``repr``: numpy abbreviates large arrays and rounds floats in their repr, so two
+    different images or vectors would share a key and one would be answered from the other's
+    cached score.
+    """
+    return "x:" + hashlib.sha256(json.dumps(_exact(obj), separators=(",", ":")).encode()).hexdigest()
+
+
+def _exact(obj: Any) -> Any:
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, int):
+        return ["int", str(obj)]
+    if isinstance(obj, float):
+        return ["float", obj.hex()]
+    if hasattr(obj, "detach") and hasattr(obj, "cpu"):  # a torch tensor
+        obj = obj.detach().cpu().numpy()
+    if isinstance(obj, np.generic):
+        obj = np.asarray(obj)
+    if isinstance(obj, np.ndarray):
+        arr = np.ascontiguousarray(obj)
+        if arr.dtype == object:
+            return ["objects", list(arr.shape), [_exact(v) for v in arr.ravel().tolist()]]
+        digest = hashlib.sha256(arr.tobytes()).hexdigest()
+        return ["ndarray", arr.dtype.str, list(arr.shape), digest]
+    if isinstance(obj, (list, tuple)):
+        return [type(obj).__name__, [_exact(v) for v in obj]]
+    if isinstance(obj, dict):
+        return ["dict", sorted([str(k), _exact(v)] for k, v in obj.items())]
+    raise TypeError(f"no exact key for a {type(obj).__name__}; give the oracle a key() method")
 
 
 def _score_chunk(oracle: Oracle, objects: list) -> list[float]:
@@ -121,7 +162,7 @@ _REGISTRY: dict[str, tuple[Callable[..., Oracle], OracleInfo]] = {}
 
 
 def register(
-    name: str, *, domain: str = "molecule", direction: Direction = "maximize", description: str = ""
+    name: str, *, domain: str, direction: Direction = "maximize", description: str = ""
 ) -> Callable[[Callable[..., Oracle]], Callable[..., Oracle]]:
     """Decorator: register an oracle factory under ``name``."""
 
@@ -163,8 +204,8 @@ def get_oracle(name: str, **kwargs: Any) -> Oracle:
     """Build a registered oracle, or a user's own from ``"package.module:factory"``."""
     oracle = oracle_factory(name)(**kwargs)
     for attr in ("name", "domain", "direction"):
-        if not hasattr(oracle, attr):
-            raise TypeError(f"oracle {name!r} has no {attr!r} attribute")
+        if getattr(oracle, attr, None) is None:
+            raise TypeError(f"oracle {name!r} does not declare its {attr!r}")
     return oracle
 
 
@@ -184,14 +225,17 @@ class BudgetExceeded(RuntimeError):
 class BudgetedOracle:
     """Counts oracle calls against a budget and answers repeated objects from a cache.
 
-    Following the PMO protocol, a call is charged once per unique valid object (the oracle's
-    ``key``, canonical SMILES for molecules); a repeat is answered from the cache for free and
-    an invalid object is answered NaN without being charged.
+    Following the PMO protocol, a call is charged once per unique valid object; a repeat is
+    answered from the cache for free and an invalid object is answered NaN without being charged.
+    Identity is ``key`` when given (``bbo run`` passes the domain's, the one identity the journal
+    uses too), else the oracle's own :meth:`Oracle.key`; either returns None for an invalid object.
     """
 
-    def __init__(self, oracle: Oracle, budget: int | None = None) -> None:
+    def __init__(self, oracle: Oracle, budget: int | None = None,
+                 key: Callable[[Any], Hashable | None] | None = None) -> None:
         self.oracle = oracle
         self.budget = budget
+        self.key = key or oracle.key
         self.cache: dict[Hashable, float] = {}
         self.calls = 0
 
@@ -214,14 +258,14 @@ class BudgetedOracle:
     def remember(self, objects: Iterable[Any], values: Iterable[float]) -> None:
         """Seed the cache with answers already paid for (resume): each new key is charged."""
         for obj, value in zip(objects, values):
-            k = self.oracle.key(obj)
+            k = self.key(obj)
             if k is not None and k not in self.cache:
                 self.cache[k] = float(value)
                 self.calls += 1
 
     def __call__(self, objects: Sequence[Any]) -> np.ndarray:
         objects = list(objects)
-        keys = [self.oracle.key(o) for o in objects]
+        keys = [self.key(o) for o in objects]
         new: dict[Hashable, Any] = {}
         for obj, k in zip(objects, keys):
             if k is not None and k not in self.cache and k not in new:

@@ -64,7 +64,7 @@ class MoleculeOracle(Oracle):
 # ------------------------------------------------------------------------------ simple properties
 
 
-@register("qed", description="RDKit's quantitative estimate of drug-likeness (QED), 0 to 1")
+@register("qed", domain="molecule", description="RDKit's quantitative estimate of drug-likeness (QED), 0 to 1")
 class QEDOracle(MoleculeOracle):
     """Bickerton et al.'s QED with RDKit's default weights (``rdkit.Chem.QED.qed``)."""
 
@@ -74,7 +74,7 @@ class QEDOracle(MoleculeOracle):
         return QED.qed(mol)
 
 
-@register("logp", description="Crippen logP (RDKit MolLogP)")
+@register("logp", domain="molecule", description="Crippen logP (RDKit MolLogP)")
 class LogPOracle(MoleculeOracle):
     """Wildman-Crippen octanol/water logP (``rdkit.Chem.Crippen.MolLogP``)."""
 
@@ -86,6 +86,7 @@ class LogPOracle(MoleculeOracle):
 
 @register(
     "sa",
+    domain="molecule",
     direction="minimize",
     description="Synthetic accessibility score (Ertl & Schuffenhauer), 1 easy to 10 hard; minimize",
 )
@@ -112,6 +113,7 @@ def penalized_logp(mol: Chem.Mol) -> float:
 
 @register(
     "penalized_logp",
+    domain="molecule",
     description="Penalized logP, unnormalized: logP - SA - max(0, largest ring - 6)",
 )
 class PenalizedLogPOracle(MoleculeOracle):
@@ -134,6 +136,7 @@ class PenalizedLogPOracle(MoleculeOracle):
 
 @register(
     "similarity",
+    domain="molecule",
     description="ECFP4 (Morgan r=2, 2048 bits) Tanimoto similarity to a target SMILES (kwarg target)",
 )
 class SimilarityOracle(MoleculeOracle):

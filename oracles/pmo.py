@@ -397,7 +397,7 @@ def _task(name: str) -> Callable[[Callable[[], Scorer]], Callable[[], Scorer]]:
         factory.__doc__ = build.__doc__
         factory.__name__ = factory.__qualname__ = f"pmo_{name}"
         first_line = (build.__doc__ or "").strip().splitlines()[0]
-        register(f"pmo/{name}", description=first_line)(factory)
+        register(f"pmo/{name}", domain="molecule", description=first_line)(factory)
         return build
 
     return wrap

@@ -13,6 +13,7 @@ class HeavyAtoms(Oracle):
     """Number of heavy atoms; logs each finished call (canonical SMILES) to ``log`` if given."""
 
     name = "heavy_atoms"
+    domain = "molecule"
 
     def __init__(self, log: str | None = None, delay: float = 0.0, n_jobs: int = 1) -> None:
         super().__init__(n_jobs)
@@ -46,9 +47,6 @@ class LinearVector(Oracle):
     def __init__(self, delay: float = 0.0, n_jobs: int = 1) -> None:
         super().__init__(n_jobs)
         self.delay = delay
-
-    def key(self, obj):
-        return tuple(float(v) for v in obj)
 
     def score(self, x) -> float:
         if self.delay:

@@ -194,10 +194,10 @@ def test_sqdf_study_killed_mid_run_resumes_from_its_last_round_checkpoint(tmp_pa
     opt = load_optimizer(journal)
     try:
         assert opt.n_told == len(before)
-        assert opt.round >= 2 and opt.policy is not opt.prior
+        assert opt.round >= 2 and opt.strategy.policy is not opt.strategy.prior
         saved = load_file(str(journal.with_name("journal.db.ckpt") / f"round-{opt.round:05d}" / "policy" /
                               "denoiser.safetensors"))
-        state = opt.policy.denoiser.state_dict()
+        state = opt.strategy.policy.denoiser.state_dict()
         assert all(torch.equal(state[k].cpu(), v) for k, v in saved.items())
     finally:
         opt.close()

@@ -46,7 +46,7 @@ def test_tell_matches_pending_and_single_object_form(opt):
 
 def test_tell_matches_by_canonical_form(tmp_path):
     opt = RandomOptimizer(batch_size=1, seed=0, storage=tmp_path / "s.db")
-    opt._propose = lambda n, rng: ["OCC"] * n  # a proposer that always gives ethanol
+    opt.strategy.propose = lambda n, rng, study: ["OCC"] * n  # a proposer that always gives ethanol
     opt.ask()
     opt.tell("CCO", 1.0)  # same molecule, other spelling
     assert [t.source.value for t in opt.trials] == ["asked"]
@@ -54,7 +54,7 @@ def test_tell_matches_by_canonical_form(tmp_path):
 
 def test_duplicates_in_a_batch_match_in_order(tmp_path):
     opt = RandomOptimizer(batch_size=3, seed=0, storage=tmp_path / "s.db")
-    opt._propose = lambda n, rng: ["CCO", "CCN", "CCO"][:n]
+    opt.strategy.propose = lambda n, rng, study: ["CCO", "CCN", "CCO"][:n]
     opt.ask()
     opt.tell(["CCO"], [1.0])
     assert [t.state for t in opt.trials] == [TrialState.COMPLETE, TrialState.RUNNING, TrialState.RUNNING]
@@ -221,12 +221,16 @@ def test_update_does_not_block_tells(tmp_path):
     import threading
     import time
 
-    class Slow(RandomOptimizer):
-        name = "slow-test"
+    from bbo.optimizers.random_search import RandomStrategy
 
-        def _update(self, trials):
+    class SlowStrategy(RandomStrategy):
+        def update(self, study, trials):
             started.set()
             time.sleep(1.0)
+
+    class Slow(RandomOptimizer):
+        name = "slow-test"
+        strategy_class = SlowStrategy
 
     started = threading.Event()
     opt = Slow(batch_size=2, seed=0)

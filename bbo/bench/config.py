@@ -14,15 +14,13 @@ executor: {kind: local, n_jobs: 2}  # how the oracle is evaluated
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import re
-import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bbo.optimizer import OPTIMIZERS, _import_builtin_optimizers
 
@@ -96,18 +94,8 @@ class OptimizerSpec(BaseModel):
 
 
 def _settings_model(kind: str) -> type[BaseModel]:
-    """A strict pydantic model built from the optimizer's constructor signature."""
-    fields: dict[str, Any] = {}
-    init = OPTIMIZERS[kind].__init__
-    hints = typing.get_type_hints(init)
-    for p in inspect.signature(init).parameters.values():
-        if p.name in ("self", "storage", "seed", "direction") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue  # the runner sets these: seed from the config, storage per run, direction from the oracle
-        annotation = hints.get(p.name, Any)
-        default = ... if p.default is inspect.Parameter.empty else p.default
-        fields[p.name] = (annotation, default)
-    return create_model(f"{kind}_settings", __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
-                        **fields)
+    """The optimizer's own strict pydantic model of its settings (:meth:`Optimizer.settings_model`)."""
+    return OPTIMIZERS[kind].settings_model()
 
 
 class ExecutorSpec(_Strict):

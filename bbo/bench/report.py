@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from bbo.bench import metrics
+from bbo.domains import get_domain
+from bbo.optimizer import oriented
 from bbo.study import Journal, Trial, TrialState, trials_dataframe
 
 TOPK = (1, 10, 100)
@@ -38,8 +40,12 @@ class RunRecord:
         return int(self.info["budget"])
 
     @property
-    def sign(self) -> float:
-        return -1.0 if self.info.get("direction") == "minimize" else 1.0
+    def direction(self) -> str:
+        return self.info.get("direction", "maximize")
+
+    def domain(self):
+        """The run's domain (its stored config; older runs stored the name only)."""
+        return get_domain(self.info.get("domain_config") or self.info.get("domain", "vector"))
 
 
 def load_run(run_dir: str | Path) -> RunRecord:
@@ -53,7 +59,7 @@ def load_run(run_dir: str | Path) -> RunRecord:
         trials = journal.trials()
     finally:
         journal.close()
-    sign = -1.0 if info.get("direction") == "minimize" else 1.0
+    direction = info.get("direction", "maximize")
     told = sorted((t for t in trials if t.state is not TrialState.RUNNING), key=lambda t: (t.completed, t.number))
     seen: set[str] = set()
     keys, objects, values = [], [], []
@@ -63,7 +69,7 @@ def load_run(run_dir: str | Path) -> RunRecord:
         seen.add(t.key)
         keys.append(t.key)
         objects.append(t.object)
-        values.append(math.nan if t.value is None else sign * t.value)
+        values.append(math.nan if t.value is None else oriented(t.value, direction))
     return RunRecord(run_dir, info, trials, keys, objects, values)
 
 
@@ -72,8 +78,9 @@ def find_runs(out_dir: str | Path) -> list[Path]:
 
 
 def summarize(run: RunRecord, with_naturalness: bool = True) -> dict[str, Any]:
-    """The run's figures: PMO top-k AUC and means, and for molecules diversity and naturalness of
-    the top 100 (values are in the maximize orientation)."""
+    """The run's figures: PMO top-k AUC and means, the uniqueness of the asked objects, and the
+    domain's naturalness figures of the top 100 (``<figure>_top100``; values are in the maximize
+    orientation)."""
     info = run.info
     out: dict[str, Any] = {
         "task": info["task"], "optimizer": info["optimizer"], "seed": info["seed"], "budget": run.budget,
@@ -82,33 +89,27 @@ def summarize(run: RunRecord, with_naturalness: bool = True) -> dict[str, Any]:
     }
     # values are in the maximize orientation; for a minimized oracle they are negated, and the
     # AUC starts from the first value rather than PMO's floor of 0 (which would be the best)
-    start = 0.0 if run.sign > 0 else None
-    out["direction"] = run.info.get("direction", "maximize")
+    start = 0.0 if run.direction == "maximize" else None
+    out["direction"] = run.direction
     for k in TOPK:
         out[f"top{k}_auc"] = metrics.topk_auc(run.values, k, budget=max(run.budget, len(run.values)), start=start)
     for k in TOPK:
         out[f"top{k}_mean"] = metrics.topk_mean(run.values, k)
-    if with_naturalness and info.get("domain") == "molecule":
-        order = np.argsort([math.inf if math.isnan(v) else -v for v in run.values], kind="stable")  # best first
-        top100 = [run.objects[i] for i in order[:100] if not math.isnan(run.values[i])]
-        asked = [t.object for t in run.trials if t.source.value == "asked"]
-        out["diversity_top100"] = metrics.internal_diversity(top100)
-        out["sa_top100"] = metrics.mean_sa(top100)
-        out["novelty_top100"] = metrics.novelty(top100, _moses_train())
-        out["uniqueness"] = metrics.uniqueness(asked) if asked else math.nan
+    if with_naturalness:
+        domain = run.domain()
+        asked = [t.key for t in run.trials if t.source.value == "asked"]
+        out["uniqueness"] = len(set(asked)) / len(asked) if asked else math.nan
+        if domain.supports("naturalness"):
+            top = top_objects(run, 100)
+            for name, value in domain.naturalness([domain.from_json(o) for o in top]).items():
+                out[f"{name}_top100"] = value
     return out
 
 
-def _moses_train() -> frozenset[str]:
-    from bbo.data import moses_smiles
-
-    global _TRAIN
-    if _TRAIN is None:
-        _TRAIN = frozenset(moses_smiles("train"))
-    return _TRAIN
-
-
-_TRAIN: frozenset[str] | None = None
+def top_objects(run: RunRecord, k: int) -> list[Any]:
+    """The ``k`` best distinct scored objects (stored JSON), best first."""
+    order = np.argsort([math.inf if math.isnan(v) else -v for v in run.values], kind="stable")
+    return [run.objects[i] for i in order[:k] if not math.isnan(run.values[i])]
 
 
 def curves(run: RunRecord) -> pd.DataFrame:
@@ -130,6 +131,13 @@ def write_run_outputs(run_dir: str | Path) -> dict[str, Any]:
     summary = summarize(run)
     (run.run_dir / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
     plot_runs([run], run.run_dir / "best_so_far.png", title=f"{run.info['task']} · {run.info['optimizer']}")
+    domain = run.domain()
+    if domain.supports("render"):  # the best twelve, drawn by the domain
+        top = top_objects(run, 12)
+        if top:
+            values = sorted((v for v in run.values if not math.isnan(v)), reverse=True)[: len(top)]
+            domain.render([domain.from_json(o) for o in top], run.run_dir / "best.png",
+                          legends=[f"{oriented(v, run.direction):.4g}" for v in values])
     return summary
 
 

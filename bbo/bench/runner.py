@@ -142,7 +142,8 @@ def run_one(
         raise RunMismatchError(f"{run_dir} was started with other settings than the config has now ({err}); "
                                f"restore them or choose another --out") from None
     _record_run(optimizer, task, spec, seed, budget, oracle)  # the budget may have grown on --resume
-    counted = BudgetedOracle(oracle, budget)
+    domain = optimizer.domain  # the one identity: the journal's matching and the oracle cache agree
+    counted = BudgetedOracle(oracle, budget, key=lambda obj: domain.key(obj) if domain.validate(obj) is None else None)
     told = [t for t in optimizer.trials if t.state is not TrialState.RUNNING]
     counted.remember([t.object for t in told], [math.nan if t.value is None else t.value for t in told])
 
@@ -178,15 +179,11 @@ def _make_oracle(task: TaskSpec, n_jobs: int):
 
 
 def _record_run(optimizer: Optimizer, task: TaskSpec, spec: OptimizerSpec, seed: int, budget: int, oracle) -> None:
-    journal = optimizer._journal
-    journal.set_meta(
-        "run",
-        {
-            "task": task.slug, "oracle": task.name, "oracle_kwargs": task.kwargs, "optimizer": spec.name,
-            "kind": spec.kind, "seed": seed, "budget": budget, "direction": oracle.direction,
-            "domain": optimizer.domain.name,
-        },
-    )
+    optimizer.record_run({
+        "task": task.slug, "oracle": task.name, "oracle_kwargs": task.kwargs, "optimizer": spec.name,
+        "kind": spec.kind, "seed": seed, "budget": budget, "direction": oracle.direction,
+        "domain": optimizer.domain.name, "domain_config": optimizer.domain.config(),
+    })
 
 
 def _journal_wall_time(storage: Path) -> float:
@@ -207,4 +204,4 @@ def _set_wall_time(storage: Path, seconds: float) -> None:
 
 def _best(counted: BudgetedOracle, optimizer: Optimizer) -> float:
     scores = [optimizer.score(v) for v in counted.cache.values() if not math.isnan(v)]
-    return optimizer.score(max(scores)) if scores else math.nan
+    return optimizer.score(max(scores)) if scores else math.nan  # the orientation is its own inverse

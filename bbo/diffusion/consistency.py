@@ -25,27 +25,23 @@ moving average of ``f_theta`` (no gradient through it). Drawing ``t`` from every
 (instead of a fixed grid) lets the model be queried at any sampling schedule's timesteps.
 
 A consistency model is saved next to its prior as ``consistency.safetensors`` plus
-``consistency.json`` (weights and JSON only, like :mod:`bbo.diffusion.checkpoint`).
+``consistency.json``, the one model format of :mod:`bbo.diffusion.checkpoint`.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import torch
 from diffusers import DDPMScheduler
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from bbo.diffusion.denoisers import MLPDenoiser, build_denoiser
 from bbo.diffusion.prior import DiffusionPrior
 
-CONFIG = "consistency.json"
-WEIGHTS = "consistency.safetensors"
 
 
 class ConsistencyModel(nn.Module):
@@ -113,10 +109,7 @@ def _expand(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 def ddim_ode_step(prior: DiffusionPrior, x: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor) -> torch.Tensor:
     """One deterministic DDIM (eta = 0) step of ``prior`` from per-sample timesteps ``t`` to
     ``t_prev`` (``-1`` = the clean end): the probability-flow ODE solver of the distillation."""
-    eps = prior.eps(x, t)
-    a, a_prev = _expand(prior._abar(t), x), _expand(prior._abar(t_prev), x)
-    x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
-    return a_prev.sqrt() * x0 + (1 - a_prev).clamp(min=0).sqrt() * eps
+    return prior.step_mean(x, t, t_prev, eta=0.0)
 
 
 @torch.no_grad()
@@ -224,7 +217,7 @@ def distill_consistency(
             t_prev = t - delta
             t_prev = torch.where(t_prev < 0, torch.full_like(t_prev, -1), t_prev)
             z = torch.randn(x0.shape, generator=gen, device=device)
-            a = _expand(prior._abar(t), x0)
+            a = _expand(prior.alpha_bar(t), x0)
             x_t = a.sqrt() * x0 + (1 - a).sqrt() * z
             with torch.no_grad():
                 x_prev = ddim_ode_step(prior, x_t, t, t_prev)
@@ -253,32 +246,36 @@ def distill_consistency(
 # ------------------------------------------------------------------------------ persistence
 def save_consistency(model: ConsistencyModel, directory: str | Path) -> Path:
     """Write ``model`` as ``consistency.safetensors`` + ``consistency.json`` into ``directory``
-    (typically the prior's checkpoint directory); returns the directory."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.network.state_dict().items()}
-    save_file(state, str(directory / WEIGHTS))
-    config = {"format": "bbo-consistency/1", **model.config()}
-    (directory / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
-    return directory
+    (typically ``<prior dir>/consistency``), in :mod:`bbo.diffusion.checkpoint`'s one format."""
+    from bbo.diffusion.checkpoint import save_model
+
+    save_model(model, directory, "consistency")
+    return Path(directory)
+
+
+def build_consistency(spec: dict[str, Any]) -> ConsistencyModel:
+    """A consistency model from its ``{"name": "consistency", "config": ...}`` (weights not loaded)."""
+    if spec.get("name") != ConsistencyModel.name:
+        raise ValueError(f"expected a consistency model, got {spec.get('name')!r}")
+    config = spec["config"]
+    return ConsistencyModel(build_denoiser(config["network"]), tuple(config["shape"]), config["sigma_data"],
+                            num_train_timesteps=config["num_train_timesteps"], beta_schedule=config["beta_schedule"],
+                            info=config.get("info"))
 
 
 def load_consistency(directory: str | Path, device: str | torch.device | None = None) -> ConsistencyModel:
     """Load a consistency model written by :func:`save_consistency` (no pickle)."""
+    from bbo.diffusion.checkpoint import load_model, load_weights, read_json
+
     directory = Path(directory)
-    for name in (CONFIG, WEIGHTS):
-        if not (directory / name).exists():
-            raise FileNotFoundError(f"{directory}: missing {name}; is this a directory written by save_consistency?")
-    config = json.loads((directory / CONFIG).read_text())
-    network = build_denoiser(config["network"])
-    state = load_file(str(directory / WEIGHTS))
-    own = network.state_dict()
-    if set(own) != set(state) or any(own[k].shape != v.shape for k, v in state.items()):
-        raise ValueError(f"{directory / WEIGHTS}: weights do not match the network in {CONFIG}")
-    network.load_state_dict(state)
-    model = ConsistencyModel(network, tuple(config["shape"]), config["sigma_data"],
-                             num_train_timesteps=config["num_train_timesteps"],
-                             beta_schedule=config["beta_schedule"], info=config.get("info"))
+    if not (directory / "consistency.json").exists():
+        raise FileNotFoundError(f"{directory}: missing consistency.json; is this a directory written by save_consistency?")
+    spec = read_json(directory / "consistency.json")
+    if spec.get("format") == "bbo-consistency/1":  # the earlier layout: the network's weights alone
+        model = build_consistency({"name": ConsistencyModel.name, "config": spec})
+        load_weights(model, directory / "consistency.safetensors", "consistency", rename=lambda k: f"network.{k}")
+    else:
+        model = load_model(directory, "consistency", build_consistency)
     for p in model.parameters():
         p.requires_grad_(False)
     model.eval()

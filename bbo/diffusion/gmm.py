@@ -30,10 +30,12 @@ class GaussianMixturePrior(DiffusionPrior):
         stds: ``K`` component standard deviations.
         weights: ``K`` mixture weights (normalised here).
         num_steps: default number of sampling steps.
+        codec, domain: as :class:`DiffusionPrior` (a mixture over a codec's space, e.g. in tests).
     """
 
     def __init__(self, means: Any, stds: Any, weights: Any, num_steps: int = 100, *,
-                 num_train_timesteps: int = 1000, beta_schedule: str = "squaredcos_cap_v2") -> None:
+                 num_train_timesteps: int = 1000, beta_schedule: str = "squaredcos_cap_v2",
+                 codec: Any = None, domain: str | dict[str, Any] | None = None) -> None:
         means_t = torch.as_tensor(means, dtype=torch.float32)
         if means_t.ndim != 2:
             raise ValueError(f"means must be K x d, got shape {tuple(means_t.shape)}")
@@ -41,6 +43,7 @@ class GaussianMixturePrior(DiffusionPrior):
         super().__init__(
             GaussianMixtureDenoiser(means_t, stds, weights, placeholder), (means_t.shape[1],),
             num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule, sample_steps=num_steps,
+            codec=codec, domain=domain,
         )
         self.denoiser.alphas_cumprod.copy_(self.alphas_cumprod)
 

@@ -19,7 +19,8 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 from torch import nn
 
-Codec = Any  # an object with encode(objects) -> Tensor and decode(Tensor) -> list (see codecs.py)
+from bbo.diffusion.codec import Codec
+from bbo.diffusion.ddim import ddim_coefficients, gaussian_log_prob, per_sample
 
 
 @dataclass
@@ -56,7 +57,9 @@ class DiffusionPrior(nn.Module):
         denoiser: ``nn.Module`` with ``forward(x_t, t) -> eps`` (epsilon prediction),
             ``t`` a ``batch`` tensor of integer timesteps on the training scale.
         shape: per-sample shape of the diffusion space.
-        codec: turns objects into diffusion-space tensors and back (None: tensors are objects).
+        codec: turns objects into diffusion-space tensors and back (:class:`~bbo.diffusion.codec.Codec`;
+            None: the tensors are the objects, vectors of the flattened shape).
+        domain: the domain its objects belong to (a domain spec); default the codec's, else vectors.
         num_train_timesteps, beta_schedule: the DDPM training schedule (diffusers names). The
             default is ``"linear"`` for learned denoisers: under ``"squaredcos_cap_v2"``
             alpha_bar at t = 999 is 2.4e-9, so the first trailing DDIM step multiplies any error of
@@ -76,11 +79,19 @@ class DiffusionPrior(nn.Module):
         beta_schedule: str = "linear",
         sample_steps: int = 50,
         info: dict[str, Any] | None = None,
+        domain: str | dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.denoiser = denoiser
         self.shape = tuple(int(s) for s in shape)
         self.codec = codec
+        if domain is None:
+            domain = getattr(codec, "domain", None) if codec is not None else None
+        if domain is None:
+            if codec is not None:
+                raise ValueError(f"the codec {getattr(codec, 'name', codec)!r} declares no domain; pass domain=")
+            domain = {"name": "vector", "dim": int(torch.Size(self.shape).numel())}
+        self.domain = domain
         self.sample_steps = int(sample_steps)
         self.info = dict(info or {})
         self.source = None  # the checkpoint directory it was loaded from (see load_prior)
@@ -102,9 +113,10 @@ class DiffusionPrior(nn.Module):
     def timesteps(self, steps: int | None = None) -> torch.Tensor:
         return self.sampling_scheduler(steps).timesteps.clone()
 
-    def _abar(self, t: torch.Tensor) -> torch.Tensor:
-        """``alpha_bar`` at integer timesteps; a negative timestep means the clean end (1.0)."""
-        t = torch.as_tensor(t, device=self.alphas_cumprod.device)
+    def alpha_bar(self, t: torch.Tensor | int) -> torch.Tensor:
+        """``alpha_bar`` at integer timesteps (a scalar or per-sample tensor); ``-1``, the clean end,
+        gives 1.0."""
+        t = torch.as_tensor(t, device=self.alphas_cumprod.device).long()
         out = self.alphas_cumprod[t.clamp(min=0)]
         return torch.where(t < 0, torch.ones_like(out), out)
 
@@ -123,29 +135,35 @@ class DiffusionPrior(nn.Module):
     def tweedie_x0(self, x: torch.Tensor, t: torch.Tensor | int, eps: torch.Tensor | None = None) -> torch.Tensor:
         """Tweedie's one-step clean-sample estimate ``(x - sqrt(1 - abar) eps) / sqrt(abar)``."""
         eps = self.eps(x, t) if eps is None else eps
-        abar = _expand(self._abar(torch.as_tensor(t)), x)
+        abar = per_sample(self.alpha_bar(t), x)
         return (x - (1 - abar).sqrt() * eps) / abar.sqrt()
+
+    def step_coefficients(self, t: torch.Tensor | int, t_prev: torch.Tensor | int, eta: float = 1.0
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(c_x, c_eps, sigma)`` of the DDIM step ``t -> t_prev``: ``mean = c_x x_t + c_eps eps``
+        (:func:`bbo.diffusion.ddim.ddim_coefficients`; float64, scalar or per sample)."""
+        return ddim_coefficients(self.alpha_bar(t), self.alpha_bar(t_prev), eta)
 
     def step_sigma(self, t: int, t_prev: int) -> float:
         """DDIM eta = 1 standard deviation of the step ``t -> t_prev`` (the DDPM posterior's)."""
-        a_t, a_prev = float(self._abar(torch.tensor(t))), float(self._abar(torch.tensor(t_prev)))
-        return ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)) ** 0.5
+        return float(self.step_coefficients(t, t_prev)[2])
 
-    def step_mean(self, x: torch.Tensor, t: int, t_prev: int, eps: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean of the Gaussian step ``x_t -> x_{t_prev}`` (DDIM, eta = 1), differentiable in the
-        denoiser's parameters."""
+    def step_mean(self, x: torch.Tensor, t: torch.Tensor | int, t_prev: torch.Tensor | int,
+                  eps: torch.Tensor | None = None, eta: float = 1.0) -> torch.Tensor:
+        """Mean of the Gaussian step ``x_t -> x_{t_prev}`` (DDIM, eta = 1 by default), for one
+        timestep or per-sample timesteps, differentiable in the denoiser's parameters."""
         eps = self.eps(x, t) if eps is None else eps
-        c_x, c_eps = self.step_coefficients(t, t_prev)
-        return c_x * x + c_eps * eps
+        c_x, c_eps, _ = self.step_coefficients(t, t_prev, eta)
+        return per_sample(c_x, x) * x + per_sample(c_eps, x) * eps
 
-    def step_coefficients(self, t: int, t_prev: int) -> tuple[float, float]:
-        """``mean = c_x x_t + c_eps eps``: the DDIM eta = 1 mean with the clean-sample estimate folded
-        in, the scalars in double precision (no cancellation at the noisiest steps)."""
-        a_t, a_prev = float(self._abar(torch.tensor(t))), float(self._abar(torch.tensor(t_prev)))
-        var = (1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)
-        c_x = (a_prev / a_t) ** 0.5
-        c_eps = max(1 - a_prev - var, 0.0) ** 0.5 - c_x * (1 - a_t) ** 0.5
-        return c_x, c_eps
+    def step_log_prob(self, x_prev: torch.Tensor, x: torch.Tensor, t: torch.Tensor | int,
+                      t_prev: torch.Tensor | int) -> torch.Tensor:
+        """``log pi(x_prev | x_t)`` of the stochastic (eta = 1) step, per sample; the final,
+        deterministic step has no density (sigma 0) and is refused."""
+        sigma = self.step_coefficients(t, t_prev)[2]
+        if bool((sigma <= 0).any()):
+            raise ValueError("the step to the clean end is deterministic: it has no log-probability")
+        return gaussian_log_prob(x_prev, self.step_mean(x, t, t_prev), sigma)
 
     # ------------------------------------------------------------------------- sampling
     @torch.no_grad()
@@ -204,11 +222,15 @@ class DiffusionPrior(nn.Module):
         return (objects, out) if return_trajectory else objects
 
     def domain_spec(self) -> str | dict[str, Any]:
-        """The domain this prior generates in, as an optimizer's ``domain`` setting: molecules when
-        it has a codec, else vectors of its flattened shape."""
-        if self.codec is not None:
-            return "molecule"
-        return {"name": "vector", "dim": int(torch.Size(self.shape).numel())}
+        """The domain this prior generates in, as an optimizer's ``domain`` setting (declared in
+        its config; for a prior without a codec, vectors of its flattened shape)."""
+        return self.domain
+
+    def encodable(self, objects: list[Any]) -> list[bool]:
+        """Which objects the codec can encode (all, without a codec)."""
+        if self.codec is None:
+            return [True] * len(objects)
+        return list(self.codec.encodable(objects))
 
     def decode(self, x0: torch.Tensor) -> list[Any]:
         if self.codec is None:  # plain vectors: numpy arrays, as every optimizer returns them
@@ -233,12 +255,10 @@ class DiffusionPrior(nn.Module):
 
     def with_denoiser(self, denoiser: nn.Module) -> DiffusionPrior:
         """The same schedule and codec with another denoiser: how a fine-tuned policy is made."""
-        return DiffusionPrior(denoiser, self.shape, self.codec, sample_steps=self.sample_steps, info=self.info,
-                              **self.schedule_config).to(self.alphas_cumprod.device)
+        out = DiffusionPrior(denoiser, self.shape, self.codec, sample_steps=self.sample_steps, info=self.info,
+                             domain=self.domain, **self.schedule_config).to(self.alphas_cumprod.device)
+        out.source = self.source
+        return out
 
     def config(self) -> dict[str, Any]:
         return {"shape": list(self.shape), "sample_steps": self.sample_steps, **self.schedule_config}
-
-
-def _expand(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return v.to(like.device, like.dtype).reshape(-1, *([1] * (like.ndim - 1))) if v.ndim else v.to(like.device, like.dtype)

@@ -1,14 +1,48 @@
-"""Object <-> storage codecs per domain, and the domain registry."""
+"""The domain registry: each kind of object is one :class:`Domain` registered under its name.
+
+Built-in domains are imported when first asked for, so that naming ``"vector"`` never loads
+RDKit. A user's own domain registers itself with :func:`register_domain` when its module is
+imported (for instance by the oracle factory a config names), or from an installed package
+through the ``bbo.domains`` entry-point group (``name = "package.module:DomainClass"``).
+"""
 
 from __future__ import annotations
 
+import importlib
+from importlib.metadata import entry_points
 from typing import Any
 
-from bbo.domains.base import Domain
-from bbo.domains.molecule import MoleculeDomain
-from bbo.domains.vector import VectorDomain
+from bbo.domains.base import Domain, array_key
 
-DOMAINS: dict[str, type[Domain]] = {"molecule": MoleculeDomain, "vector": VectorDomain}
+_BUILTIN = {"molecule": "bbo.domains.molecule:MoleculeDomain", "vector": "bbo.domains.vector:VectorDomain"}
+DOMAINS: dict[str, type[Domain]] = {}
+
+
+def register_domain(cls: type[Domain]) -> type[Domain]:
+    """Class decorator: make a domain available by its ``name`` (configs, priors, journals)."""
+    if not (isinstance(cls, type) and issubclass(cls, Domain)):
+        raise TypeError(f"register_domain expects a Domain subclass, got {cls!r}")
+    if cls.name in DOMAINS and DOMAINS[cls.name] is not cls:
+        raise ValueError(f"domain {cls.name!r} is already registered by {DOMAINS[cls.name].__module__}")
+    DOMAINS[cls.name] = cls
+    return cls
+
+
+def domain_class(name: str) -> type[Domain]:
+    """The class registered under ``name``, importing a built-in or entry-point domain on demand."""
+    if name not in DOMAINS:
+        target = _BUILTIN.get(name) or _entry_points().get(name)
+        if target is not None:
+            module, _, attr = target.partition(":")
+            cls = getattr(importlib.import_module(module), attr)
+            DOMAINS.setdefault(name, cls)
+    if name not in DOMAINS:
+        raise ValueError(f"unknown domain {name!r}; known: {', '.join(domain_names())}")
+    return DOMAINS[name]
+
+
+def domain_names() -> list[str]:
+    return sorted(set(_BUILTIN) | set(DOMAINS) | set(_entry_points()))
 
 
 def get_domain(spec: str | dict[str, Any] | Domain, **kwargs: Any) -> Domain:
@@ -19,9 +53,13 @@ def get_domain(spec: str | dict[str, Any] | Domain, **kwargs: Any) -> Domain:
     if isinstance(spec, dict):
         kwargs = {**{k: v for k, v in spec.items() if k != "name"}, **kwargs}
         spec = spec.get("name", "")
-    if spec not in DOMAINS:
-        raise ValueError(f"unknown domain {spec!r}; known: {', '.join(DOMAINS)}")
-    return DOMAINS[spec](**kwargs)
+    if not isinstance(spec, str):
+        raise ValueError(f"a domain is a name or a {{name: ..., ...}} mapping, got {spec!r}")
+    return domain_class(spec)(**kwargs)
 
 
-__all__ = ["DOMAINS", "Domain", "MoleculeDomain", "VectorDomain", "get_domain"]
+def _entry_points() -> dict[str, str]:
+    return {ep.name: ep.value for ep in entry_points(group="bbo.domains")}
+
+
+__all__ = ["DOMAINS", "Domain", "array_key", "domain_class", "domain_names", "get_domain", "register_domain"]

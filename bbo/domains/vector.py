@@ -6,10 +6,15 @@ from typing import Any
 
 import numpy as np
 
-from bbo.domains.base import Domain
+from bbo.domains import register_domain
+from bbo.domains.base import Domain, array_key
 
 
+@register_domain
 class VectorDomain(Domain):
+    """Vectors of ``dim`` reals; identity is the exact float64 value (a digest of its bytes), so
+    vectors that differ anywhere, by however little, are different objects."""
+
     name = "vector"
 
     def __init__(self, dim: int) -> None:
@@ -32,8 +37,12 @@ class VectorDomain(Domain):
         arr = np.asarray(obj, dtype=np.float64)
         return arr.reshape(1) if self.dim == 1 and arr.ndim == 0 else arr  # a number is a 1-d vector
 
-    def key(self, obj: Any) -> bytes:
-        return self._array(obj).tobytes()
+    def key(self, obj: Any) -> str:
+        return array_key(self._array(obj))
+
+    def sample_reference(self, n: int, rng: np.random.Generator) -> list[np.ndarray]:
+        """Standard normal draws: the reference of a space with no data of its own."""
+        return list(rng.standard_normal((n, self.dim)))
 
     def is_single(self, x: Any) -> bool:
         """One vector: an array of shape ``(dim,)``, a list of ``dim`` numbers, or for ``dim == 1`` a

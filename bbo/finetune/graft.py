@@ -72,7 +72,7 @@ the inside std is 0.45 against the truncated prior's 0.52, while a single fit to
 samples keeps 0.51). The cosine learning-rate decay within each round (``lr_schedule``) keeps the
 final iterate's SGD noise out of the next round's samples.
 
-Trainable parameters: :meth:`bbo.finetune.sqdf.SQDF.default_policy` (a full copy of a network
+Trainable parameters: :func:`bbo.finetune.common.default_policy` (a full copy of a network
 denoiser, or a zero-initialised residual correction on a parameter-free one).
 """
 
@@ -87,7 +87,9 @@ from torch import nn
 
 from bbo.diffusion.denoisers import StitchedDenoiser
 from bbo.diffusion.prior import DiffusionPrior
-from bbo.finetune.sqdf import SQDF, _frozen, _grad_norm, _on
+from bbo.domains import get_domain
+from bbo.finetune.common import default_policy, frozen, on_device
+from bbo.finetune.common import grad_norm as total_grad_norm
 
 Reward = Callable[[torch.Tensor], torch.Tensor]
 RULES = ("top_k", "best_of_n", "threshold", "rejection")
@@ -144,8 +146,8 @@ def segment_pairs(prior: DiffusionPrior, x_split: torch.Tensor, t_split: int, t:
     the original-process epsilon target ``c_t e`` and the weight ``1 / c_t^2`` (per sample).
 
     ``t_split = -1`` (the clean end) gives the ordinary DDPM pairs (``c_t = 1``)."""
-    abar_t = prior._abar(t).double()
-    abar_i = prior._abar(torch.full_like(t, int(t_split))).double()
+    abar_t = prior.alpha_bar(t).double()
+    abar_i = prior.alpha_bar(torch.full_like(t, int(t_split))).double()
     a = abar_t / abar_i
     c2 = (1 - abar_t) / (1 - a)
     shape = (-1, *([1] * (x_split.ndim - 1)))
@@ -171,7 +173,7 @@ class PGRAFT:
             replacement from the round's accepted set); lr: AdamW; grad_clip: max gradient norm.
         dedupe: drop repeated samples before accepting.
         sample_steps: DDIM steps of a trajectory (default: the prior's).
-        policy: the initial trainable denoiser (default :meth:`SQDF.default_policy`); a
+        policy: the initial trainable denoiser (default :func:`~bbo.finetune.common.default_policy`); a
             :class:`StitchedDenoiser` is unwrapped to its policy part (to continue training).
         seed: seeds sampling, acceptance, minibatches and initialisation.
         device: None = CUDA when present.
@@ -229,7 +231,7 @@ class PGRAFT:
         if int(rounds) < 1 or int(samples_per_round) < 1 or int(train_steps) < 0 or int(batch_size) < 1:
             raise ValueError("rounds, samples_per_round and batch_size must be positive, train_steps >= 0")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.prior = _on(prior, self.device)
+        self.prior = on_device(prior, self.device)
         self.reward = reward
         self.rule, self.keep = rule, keep
         self.rounds, self.samples_per_round = int(rounds), int(samples_per_round)
@@ -249,7 +251,7 @@ class PGRAFT:
         if isinstance(policy, StitchedDenoiser):
             policy = policy.policy
         if policy is None:
-            policy = SQDF.default_policy(self.prior, correction_hidden, correction_depth, self.seed)
+            policy = default_policy(self.prior, correction_hidden, correction_depth, self.seed)
         self.policy = policy.to(self.device)
         self.trainable = [p for p in self.policy.parameters() if p.requires_grad]
         if not self.trainable:
@@ -271,33 +273,28 @@ class PGRAFT:
         self.policy.eval()
         prior = self.policy_prior
         timesteps = prior.timesteps(self.sample_steps).tolist()
+        # states[k] of a trajectory is at timesteps[k]; the last state is the clean end (-1)
+        split_index = len(timesteps) if self.t_I < 0 else timesteps.index(self.t_I)
         splits, finals, rewards = [], [], []
         done = 0
         while done < self.samples_per_round:
             n = min(self.sample_batch, self.samples_per_round - done)
-            x = torch.randn((n, *prior.shape), generator=self.generator, device=self.device)
-            x_split = x if timesteps[0] == self.t_I else None
-            for i, t in enumerate(timesteps):
-                t_prev = timesteps[i + 1] if i + 1 < len(timesteps) else -1
-                mean = prior.step_mean(x, t, t_prev)
-                x = mean + prior.step_sigma(t, t_prev) * torch.randn(x.shape, generator=self.generator,
-                                                                     device=self.device)
-                if t_prev == self.t_I:
-                    x_split = x
-            assert x_split is not None
-            splits.append(x_split)
-            finals.append(x)
-            rewards.append(torch.as_tensor(self.reward(x)).detach().float().reshape(-1).to(self.device))
+            traj = prior.sample_tensors(n, steps=self.sample_steps, generator=self.generator, return_trajectory=True)
+            splits.append(traj.states[split_index])
+            finals.append(traj.x0)
+            rewards.append(torch.as_tensor(self.reward(traj.x0)).detach().float().reshape(-1).to(self.device))
             done += n
         self.policy.train()
         return torch.cat(splits), torch.cat(finals), torch.cat(rewards)
 
-    def _distinct(self, x0: torch.Tensor) -> torch.Tensor:
-        """Indices of the first occurrence of each distinct sample."""
-        if self.prior.codec is not None:
-            keys = [o if _hashable(o) else repr(o) for o in self.prior.decode(x0)]
-        else:
-            keys = [row.tobytes() for row in x0.detach().flatten(1).cpu().numpy()]
+    def distinct(self, x0: torch.Tensor) -> torch.Tensor:
+        """Indices of the first occurrence of each distinct decoded sample, by the prior's domain
+        key (the one identity the journal and the oracle cache use); an object invalid for the
+        domain is distinct from every other."""
+        domain = get_domain(self.prior.domain_spec())
+        keys: list[Any] = []
+        for i, o in enumerate(self.prior.decode(x0)):
+            keys.append(domain.key(o) if domain.validate(o) is None else ("invalid", i))
         seen: dict[Any, int] = {}
         for i, key in enumerate(keys):
             seen.setdefault(key, i)
@@ -331,7 +328,7 @@ class PGRAFT:
             loss = self.loss(targets[pick])
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = _grad_norm(self.trainable)
+            grad_norm = total_grad_norm(self.trainable)
             if self.grad_clip:
                 nn.utils.clip_grad_norm_(self.trainable, self.grad_clip)
             self.optimizer.step()
@@ -346,14 +343,14 @@ class PGRAFT:
         from tqdm.auto import tqdm
 
         reward_module = self.reward if isinstance(self.reward, nn.Module) else None
-        with _frozen(self.prior, reward_module):
+        with frozen(self.prior, reward_module):
             bar = tqdm(range(self.rounds), desc="P-GRAFT" if self.t_I >= 0 else "GRAFT", disable=not self.progress,
                        leave=False)
             for _ in bar:
                 x_split, x0, rewards = self.sample_round()
                 idx = torch.arange(len(rewards), device=self.device)
                 if self.dedupe:
-                    idx = self._distinct(x0)
+                    idx = self.distinct(x0)
                 chosen = idx[accept(rewards[idx], self.rule, self.keep, self.generator)]
                 targets = x_split[chosen]
                 self.accepted = targets
@@ -371,14 +368,6 @@ class PGRAFT:
                     bar.set_postfix(acc=f"{row['accept_rate']:.2f}", r=f"{row['reward_mean']:.3f}")
         self.policy.eval()
         return self.policy_prior
-
-
-def _hashable(o: Any) -> bool:
-    try:
-        hash(o)
-    except TypeError:
-        return False
-    return True
 
 
 __all__ = ["PGRAFT", "RULES", "StitchedDenoiser", "accept", "segment_pairs", "snap_split"]

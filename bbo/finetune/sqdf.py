@@ -39,47 +39,20 @@ policy starts exactly at the prior.
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
 from bbo.diffusion.consistency import ConsistencyModel, distill_consistency
-from bbo.diffusion.denoisers import MLPDenoiser, NoiseGatedCorrection, ResidualDenoiser
+from bbo.diffusion.denoisers import NoiseGatedCorrection  # noqa: F401  (re-exported)
 from bbo.diffusion.prior import DiffusionPrior, Trajectory
+from bbo.finetune.common import default_policy, frozen, on_device
+from bbo.finetune.common import grad_norm as total_grad_norm
 from bbo.finetune.replay import ReplayBatch, ReplayBuffer, batch_from_trajectory
 
 Reward = Callable[[torch.Tensor], torch.Tensor]
-
-
-def batched_step_mean(prior: DiffusionPrior, eps: torch.Tensor, x: torch.Tensor, t: torch.Tensor,
-                      t_prev: torch.Tensor) -> torch.Tensor:
-    """:meth:`DiffusionPrior.step_mean` (DDIM, eta = 1) with per-sample timesteps ``t -> t_prev``
-    (``-1`` = the clean end), differentiable in ``eps``."""
-    a_t = prior._abar(t).double()
-    a_prev = prior._abar(t_prev).double()
-    var = (1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)
-    c_x = (a_prev / a_t).sqrt()
-    c_eps = (1 - a_prev - var).clamp(min=0).sqrt() - (a_prev * (1 - a_t) / a_t).sqrt()
-    shape = (-1, *([1] * (x.ndim - 1)))
-    return c_x.to(x.dtype).reshape(shape) * x + c_eps.to(x.dtype).reshape(shape) * eps
-
-
-@contextlib.contextmanager
-def _frozen(*modules: nn.Module | None) -> Iterator[None]:
-    """Parameters of ``modules`` do not require grad inside the block (restored afterwards)."""
-    saved = [(p, p.requires_grad) for m in modules if m is not None for p in m.parameters()]
-    for p, _ in saved:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in saved:
-            p.requires_grad_(flag)
 
 
 class SQDF:
@@ -154,14 +127,14 @@ class SQDF:
         if not (isinstance(kl_reference, DiffusionPrior) or kl_reference == "prior"):
             raise ValueError("kl_reference must be 'prior' or a DiffusionPrior")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.prior = _on(prior, self.device)
+        self.prior = on_device(prior, self.device)
         self.reward = reward
         self.alpha, self.gamma = float(alpha), float(gamma)
         self.steps, self.batch_size, self.lr = int(steps), int(batch_size), float(lr)
         self.x0_estimator, self.buffer_mode = x0_estimator, buffer
         self.trajectories_per_update, self.rollout_every = int(trajectories_per_update), max(int(rollout_every), 1)
         self.sample_steps = int(sample_steps or prior.sample_steps)
-        self.reference = self.prior if kl_reference == "prior" else _on(kl_reference, self.device)
+        self.reference = self.prior if kl_reference == "prior" else on_device(kl_reference, self.device)
         if self.reference.schedule_config != self.prior.schedule_config:
             raise ValueError("kl_reference must share the prior's noise schedule")
         self.grad_clip, self.weight_decay = grad_clip, float(weight_decay)
@@ -178,7 +151,7 @@ class SQDF:
         self.consistency = None if consistency is None else consistency.to(self.device).eval()
 
         if policy is None:
-            policy = self.default_policy(self.prior, correction_hidden, correction_depth, self.seed)
+            policy = default_policy(self.prior, correction_hidden, correction_depth, self.seed)
         self.policy = policy.to(self.device)
         self.trainable = [p for p in self.policy.parameters() if p.requires_grad]
         if not self.trainable:
@@ -196,20 +169,7 @@ class SQDF:
         self.history: list[dict[str, float]] = []
 
     # ------------------------------------------------------------------------------ setup
-    @staticmethod
-    def default_policy(prior: DiffusionPrior, hidden: int = 64, depth: int = 2, seed: int = 0) -> nn.Module:
-        """A full trainable copy of the prior's denoiser if it has parameters, else the prior's
-        denoiser plus a zero-initialised residual MLP correction."""
-        if any(True for _ in prior.denoiser.parameters()):
-            policy = copy.deepcopy(prior.denoiser)
-            for p in policy.parameters():
-                p.requires_grad_(True)
-            return policy
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            inner = MLPDenoiser(math.prod(prior.shape), hidden=hidden, depth=depth, time_dim=32)
-        correction = NoiseGatedCorrection(inner, **prior.schedule_config)
-        return ResidualDenoiser(copy.deepcopy(prior.denoiser), correction)
+    default_policy = staticmethod(default_policy)
 
     # ------------------------------------------------------------------------- estimates
     def x0_hat(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -248,9 +208,9 @@ class SQDF:
         sigma = batch.sigma.to(self.device, x.dtype)
         # the deterministic final step has sigma = 0: its KL uses the previous step's sigma
         sigma_kl = torch.where(sigma > 0, sigma, batch.sigma_prev.to(self.device, x.dtype))
-        mu = batched_step_mean(self.prior, self.policy(x, t), x, t, t_prev)
+        mu = self.prior.step_mean(x, t, t_prev, eps=self.policy(x, t))
         with torch.no_grad():
-            mu_ref = batched_step_mean(self.reference, self.reference.eps(x, t), x, t, t_prev)
+            mu_ref = self.reference.step_mean(x, t, t_prev)
         shape = (-1, *([1] * (x.ndim - 1)))
         noise = torch.randn(x.shape, generator=self.generator, device=self.device, dtype=x.dtype)
         x_prev = mu + sigma.reshape(shape) * noise
@@ -267,7 +227,7 @@ class SQDF:
         from tqdm.auto import tqdm
 
         fresh, fresh_rewards = None, None
-        with _frozen(self.prior, self.reference, self.consistency,
+        with frozen(self.prior, self.reference, self.consistency,
                      self.reward if isinstance(self.reward, nn.Module) else None):
             bar = tqdm(range(self.steps), desc="SQDF", disable=not self.progress, leave=False)
             for step in bar:
@@ -281,7 +241,7 @@ class SQDF:
                 loss, parts = self.loss(batch)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                grad_norm = _grad_norm(self.trainable)
+                grad_norm = total_grad_norm(self.trainable)
                 if self.grad_clip:
                     nn.utils.clip_grad_norm_(self.trainable, self.grad_clip)
                 self.optimizer.step()
@@ -291,15 +251,3 @@ class SQDF:
                     bar.set_postfix(loss=f"{float(loss):.4f}", kl=f"{parts['kl']:.4f}")
         self.policy.eval()
         return self.policy_prior
-
-
-def _grad_norm(params: list[torch.Tensor]) -> float:
-    grads = [p.grad.detach().flatten() for p in params if p.grad is not None]
-    return float(torch.cat(grads).norm()) if grads else 0.0
-
-
-def _on(prior: DiffusionPrior, device: torch.device) -> DiffusionPrior:
-    """``prior`` on ``device``: itself when already there, else a copy (the caller's is left as is)."""
-    if prior.alphas_cumprod.device == device or (device.type == prior.alphas_cumprod.device.type == "cpu"):
-        return prior
-    return copy.deepcopy(prior).to(device)

@@ -10,7 +10,7 @@ Each ask, once ``n_initial`` distinct molecules have been told:
    MinMax, on counts) covariance, outcome ``Standardize``, float64, fitted with
    ``fit_gpytorch_mll`` (:mod:`bbo.surrogates.tanimoto_gp`).
 3. **Candidate pool** (``pool_size``): offspring (Graph GA crossover + mutation,
-   :func:`bbo.domains.molecule_edits.offspring`) of the ``n_parents`` best told molecules,
+   :func:`bbo.domains.molecule.edits.offspring`) of the ``n_parents`` best told molecules,
    ``offspring_fraction`` of the pool, plus samples of a prior (:meth:`BoTorchOptimizer._prior_candidates`,
    a hook, none yet), filled up with uniform MOSES training molecules. Molecules already in the
    journal (told, failed or pending) are left out.
@@ -31,20 +31,19 @@ would.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from bbo.domains import Domain
-from bbo.optimizer import Direction, Optimizer, register_optimizer
+from pydantic import Field, model_validator
+
+from bbo.optimizer import Optimizer, register_optimizer
+from bbo.strategy import Settings, Strategy
 from bbo.study import TrialState
-from oracles.chem import canonical_smiles
 
 ACQUISITIONS = ("qlogNEI", "qUCB")
 #: incumbents considered by qLogNEI: the best told molecules (then pruned by BoTorch to those
@@ -73,11 +72,32 @@ def _torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-@register_optimizer
-class BoTorchOptimizer(Optimizer):
+class BoTorchSettings(Settings):
+    acquisition: Literal["qlogNEI", "qUCB"] = "qlogNEI"
+    beta: float | None = Field(None, gt=0, allow_inf_nan=False)
+    n_initial: int = Field(100, ge=0)
+    pool_size: int = Field(2000, ge=1)
+    offspring_fraction: float = Field(0.75, ge=0.0, le=1.0)
+    n_parents: int = Field(250, ge=2)
+    mutation_rate: float = Field(0.067, ge=0.0, le=1.0)
+    max_train: int = Field(3550, ge=2)
+    n_train_best: int = Field(2200, ge=0)
+    kernel: Literal["tanimoto", "minmax"] = "tanimoto"
+    fp_radius: int = Field(2, ge=0)
+    fp_bits: int = Field(2048, ge=1)
+    mc_samples: int = Field(256, ge=1)
+
+    @model_validator(mode="after")
+    def _best_within_train(self) -> BoTorchSettings:
+        if self.n_train_best > self.max_train:
+            raise ValueError(f"n_train_best ({self.n_train_best}) must be at most max_train ({self.max_train})")
+        return self
+
+
+class BoTorchStrategy(Strategy):
     """Batch GP-BO over molecules: exact Tanimoto GP, qLogNEI (or qUCB) over a candidate pool.
 
-    Args (besides the :class:`~bbo.optimizer.Optimizer` ones):
+    Settings:
         acquisition: ``"qlogNEI"`` (``qLogNoisyExpectedImprovement``) or ``"qUCB"``
             (``qUpperConfidenceBound``).
         beta: qUCB's BoTorch beta (mean + sqrt(beta) * std); None draws PMO's schedule,
@@ -96,75 +116,24 @@ class BoTorchOptimizer(Optimizer):
     """
 
     name = "botorch"
+    Settings = BoTorchSettings
+    default_batch_size = 100
+    default_domain = "molecule"
 
-    def __init__(
-        self,
-        *,
-        domain: str | dict[str, Any] | Domain = "molecule",
-        batch_size: int = 100,
-        round_size: int | None = None,
-        seed: int = 0,
-        storage: str | Path | None = None,
-        direction: Direction = "maximize",
-        acquisition: Literal["qlogNEI", "qUCB"] = "qlogNEI",
-        beta: float | None = None,
-        n_initial: int = 100,
-        pool_size: int = 2000,
-        offspring_fraction: float = 0.75,
-        n_parents: int = 250,
-        mutation_rate: float = 0.067,
-        max_train: int = 3550,
-        n_train_best: int = 2200,
-        kernel: Literal["tanimoto", "minmax"] = "tanimoto",
-        fp_radius: int = 2,
-        fp_bits: int = 2048,
-        mc_samples: int = 256,
-    ) -> None:
-        super().__init__(
-            domain=domain, batch_size=batch_size, round_size=round_size, seed=seed, storage=storage,
-            direction=direction,
-        )
-        if self.domain.name != "molecule":
-            raise ValueError(
-                f"BoTorchOptimizer works on the molecule domain only (Tanimoto GP on fingerprints), "
-                f"got {self.domain.name!r}"
-            )
-        if acquisition not in ACQUISITIONS:
-            raise ValueError(f"acquisition must be one of {', '.join(ACQUISITIONS)}, got {acquisition!r}")
-        if beta is not None and not (math.isfinite(beta) and beta > 0):
-            raise ValueError(f"beta must be a positive number or None, got {beta!r}")
-        if kernel not in ("tanimoto", "minmax"):
-            raise ValueError(f"kernel must be 'tanimoto' or 'minmax', got {kernel!r}")
-        for arg, value, low in [("n_initial", n_initial, 0), ("pool_size", pool_size, 1), ("n_parents", n_parents, 2),
-                                ("max_train", max_train, 2), ("n_train_best", n_train_best, 0),
-                                ("fp_radius", fp_radius, 0), ("fp_bits", fp_bits, 1), ("mc_samples", mc_samples, 1)]:
-            if isinstance(value, bool) or int(value) != value or value < low:
-                raise ValueError(f"{arg} must be an integer >= {low}, got {value!r}")
-        if n_train_best > max_train:
-            raise ValueError(f"n_train_best ({n_train_best}) must be at most max_train ({max_train})")
-        for arg, value in [("offspring_fraction", offspring_fraction), ("mutation_rate", mutation_rate)]:
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{arg} must be in [0, 1], got {value!r}")
-        self.acquisition = acquisition
-        self.beta = None if beta is None else float(beta)
-        self.n_initial = int(n_initial)
-        self.pool_size = int(pool_size)
-        self.offspring_fraction = float(offspring_fraction)
-        self.n_parents = int(n_parents)
-        self.mutation_rate = float(mutation_rate)
-        self.max_train = int(max_train)
-        self.n_train_best = int(n_train_best)
-        self.kernel = kernel
-        self.fp_radius = int(fp_radius)
-        self.fp_bits = int(fp_bits)
-        self.mc_samples = int(mc_samples)
+    def __init__(self, settings: BoTorchSettings, study: Optimizer) -> None:
+        super().__init__(settings, study)
+        for k, v in settings.model_dump().items():
+            setattr(self, k, v)
         self.last_round_info: dict[str, Any] = {}  # diagnostics of the last GP ask (not persisted)
-        self._open()
+
+    def check_domain(self, domain: Any) -> None:
+        if domain.name != "molecule":
+            raise ValueError(f"botorch: the Tanimoto GP works on the molecule domain only, got {domain.name!r}")
 
     # ----------------------------------------------------------------------------- proposals
-    def _propose(self, n: int, rng: np.random.Generator) -> list[str]:
+    def propose(self, n: int, rng: np.random.Generator, study: Optimizer) -> list[str]:
         keys, values = self._told_data()
-        exclude = {t.key for t in self._journal.trials()}  # told, failed and pending molecules
+        exclude = {t.key for t in study.trials}  # told, failed and pending molecules
         if len(keys) < max(self.n_initial, 2):
             return self._random_molecules(n, rng, exclude)
         with torch.random.fork_rng(), _torch_threads(TORCH_THREADS):
@@ -176,9 +145,9 @@ class BoTorchOptimizer(Optimizer):
     def _told_data(self) -> tuple[list[str], np.ndarray]:
         """Distinct told molecules (canonical SMILES, first-told order) and their mean scores."""
         sums: dict[str, list[float]] = {}
-        for t in self.completed_trials():
+        for t in self.study.completed_trials():
             entry = sums.setdefault(t.key, [0.0, 0])
-            entry[0] += self.score(t.value)
+            entry[0] += self.study.score(t.value)
             entry[1] += 1
         keys = list(sums)
         return keys, np.array([s / c for s, c in sums.values()], dtype=np.float64)
@@ -193,7 +162,7 @@ class BoTorchOptimizer(Optimizer):
         return np.sort(np.concatenate([best, rand]))
 
     def _pending_keys(self) -> list[str]:
-        running = [t.key for t in self._journal.trials([TrialState.RUNNING])]
+        running = [t.key for t in self.study.get_trials([TrialState.RUNNING])]
         return list(dict.fromkeys(running))[-MAX_PENDING:]
 
     def _bo_batch(
@@ -267,23 +236,22 @@ class BoTorchOptimizer(Optimizer):
     ) -> list[str]:
         """``size`` distinct canonical SMILES not in ``exclude``: offspring of the best told
         molecules, prior samples (hook), then uniform MOSES molecules."""
-        from bbo.domains.molecule_edits import offspring
-
+        domain = self.study.domain
         pool: dict[str, None] = {}
 
         def add(smiles: Sequence[str]) -> None:
             for s in smiles:
                 if len(pool) >= size:
                     return
-                key = canonical_smiles(s)  # the molecule domain's key; None when invalid
+                key = domain.key(s) if domain.validate(s) is None else None
                 if key is not None and key not in exclude and key not in pool:
                     pool[key] = None
 
         n_offspring = round(size * self.offspring_fraction)
         if n_offspring:
             order = np.argsort(-values, kind="stable")[: self.n_parents]
-            children = offspring([keys[i] for i in order], n_offspring, rng, mutation_rate=self.mutation_rate,
-                                 scores=values[order].tolist())
+            children = domain.offspring([keys[i] for i in order], n_offspring, rng, mutation_rate=self.mutation_rate,
+                                        scores=values[order].tolist())
             add(children)
         add(self._prior_candidates(size - len(pool), rng))
         add(self._random_molecules(size - len(pool), rng, exclude | set(pool)))
@@ -299,16 +267,22 @@ class BoTorchOptimizer(Optimizer):
         return []
 
     def _random_molecules(self, n: int, rng: np.random.Generator, exclude: set[str]) -> list[str]:
-        """``n`` distinct canonical SMILES drawn uniformly from MOSES train, none in ``exclude``."""
-        from bbo.data import moses_smiles
-
-        data = moses_smiles("train")
+        """``n`` distinct keys (canonical SMILES) of reference draws (MOSES train), none in ``exclude``."""
+        domain = self.study.domain
         out: dict[str, None] = {}
         while len(out) < n:
-            for i in rng.integers(len(data), size=2 * (n - len(out)) + 8):
-                key = self.domain.key(data[i])
+            for obj in domain.sample_reference(2 * (n - len(out)) + 8, rng):
+                key = domain.key(obj)
                 if key not in exclude and key not in out:
                     out[key] = None
                     if len(out) == n:
                         break
         return list(out)
+
+
+@register_optimizer
+class BoTorchOptimizer(Optimizer):
+    """Batch GP-BO over molecules (settings: :class:`BoTorchSettings`)."""
+
+    name = "botorch"
+    strategy_class = BoTorchStrategy

@@ -1,10 +1,10 @@
 """Graph GA: Jensen's (2019) graph-based genetic algorithm, as run in the PMO benchmark.
 
-The first ``initial_pool`` results (default ``population_size``) come from uniform draws of the
-MOSES training set. From then on every ask breeds children of the current population: the top
+The first ``initial_pool`` results (default ``population_size``) come from the domain's reference
+distribution (uniform draws of the MOSES training set). From then on every ask breeds children of the current population: the top
 ``population_size`` distinct told molecules by score. A mating pool of ``population_size`` is drawn
 from it with probability proportional to score; children are crossovers of two pool members,
-mutated with probability ``mutation_rate`` (:mod:`bbo.domains.molecule_edits`). A fresh mating
+mutated with probability ``mutation_rate`` (the domain's ``offspring``: :mod:`bbo.domains.molecule.edits`). A fresh mating
 pool is drawn for every ``offspring_size`` children (PMO's generation: 70 children from a pool
 of 120), so with ``batch_size == offspring_size`` one ask is one PMO generation.
 
@@ -15,123 +15,112 @@ not asked again while the population can breed new ones.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
-from bbo.domains import Domain
-from bbo.domains.molecule_edits import offspring
-from bbo.optimizer import Direction, Optimizer, register_optimizer
+from bbo.optimizer import Optimizer, register_optimizer
+from bbo.strategy import Settings, Strategy
 from bbo.study import Trial, TrialState
 
-#: rounds of breeding per ask before the missing children are filled with MOSES draws
+#: rounds of breeding per ask before the missing children are filled with reference draws
 _BREEDING_ROUNDS = 5
 
 
-@register_optimizer
-class GeneticOptimizer(Optimizer):
-    """Graph GA over molecules (PMO defaults: population 120, 70 children per generation,
-    mutation rate 0.067).
+class GeneticSettings(Settings):
+    """population_size: the population, the top this many distinct told objects.
+    offspring_size: children bred per mating pool (one PMO generation).
+    mutation_rate: probability that a crossover child is also mutated.
+    initial_pool: COMPLETE results drawn from the domain's reference before breeding starts; None
+    means ``population_size`` (PMO: the initial population is that many random molecules)."""
 
-    Args:
-        population_size: the population: the top this many distinct told molecules.
-        offspring_size: children bred per mating pool (one PMO generation).
-        mutation_rate: probability that a crossover child is also mutated.
-        initial_pool: COMPLETE results drawn from MOSES before breeding starts; None means
-            ``population_size`` (PMO: the initial population is that many random molecules).
-    """
+    population_size: int = Field(120, ge=1)
+    offspring_size: int = Field(70, ge=1)
+    mutation_rate: float = Field(0.067, ge=0.0, le=1.0)
+    initial_pool: int | None = Field(None, ge=1)
+
+
+class GeneticStrategy(Strategy):
+    """Graph GA over molecules (PMO defaults: population 120, 70 children per generation,
+    mutation rate 0.067); any domain with variation operators (``Domain.offspring``) and a
+    reference distribution works."""
 
     name = "genetic"
+    Settings = GeneticSettings
+    default_domain = "molecule"
 
-    def __init__(
-        self,
-        *,
-        domain: str | dict[str, Any] | Domain = "molecule",
-        batch_size: int = 64,
-        round_size: int | None = None,
-        seed: int = 0,
-        storage: str | Path | None = None,
-        direction: Direction = "maximize",
-        population_size: int = 120,
-        offspring_size: int = 70,
-        mutation_rate: float = 0.067,
-        initial_pool: int | None = None,
-    ) -> None:
-        super().__init__(
-            domain=domain, batch_size=batch_size, round_size=round_size, seed=seed, storage=storage,
-            direction=direction,
-        )
-        if self.domain.name != "molecule":
-            raise ValueError(
-                f"GeneticOptimizer edits molecular graphs; it has no operators for the {self.domain.name!r} domain"
-            )
-        if int(population_size) < 1:
-            raise ValueError(f"population_size must be >= 1, got {population_size}")
-        if int(offspring_size) < 1:
-            raise ValueError(f"offspring_size must be >= 1, got {offspring_size}")
-        if not 0.0 <= float(mutation_rate) <= 1.0:
-            raise ValueError(f"mutation_rate must be in [0, 1], got {mutation_rate}")
-        if initial_pool is not None and int(initial_pool) < 1:
-            raise ValueError(f"initial_pool must be >= 1 or None, got {initial_pool}")
-        self.population_size = int(population_size)
-        self.offspring_size = int(offspring_size)
-        self.mutation_rate = float(mutation_rate)
-        self.initial_pool = self.population_size if initial_pool is None else int(initial_pool)
-        self._open()
+    def __init__(self, settings: GeneticSettings, study: Optimizer) -> None:
+        super().__init__(settings, study)
+        self.population_size = settings.population_size
+        self.offspring_size = settings.offspring_size
+        self.mutation_rate = settings.mutation_rate
+        self.initial_pool = settings.population_size if settings.initial_pool is None else settings.initial_pool
+
+    def check_domain(self, domain: Any) -> None:
+        for method in ("offspring", "sample_reference"):
+            if not domain.supports(method):
+                raise ValueError(f"genetic: the {domain.name!r} domain has no {method} (variation operators "
+                                 f"and a reference distribution are needed)")
 
     # ------------------------------------------------------------------------------ proposals
     def population(self) -> tuple[list[str], list[float]]:
-        """The current population: the top ``population_size`` distinct told molecules (canonical
-        SMILES) and their scores (maximize orientation), best first."""
-        return self._population(self.completed_trials())
+        """The current population: the top ``population_size`` distinct told objects (their keys:
+        canonical SMILES) and their scores (maximize orientation), best first."""
+        return self._population(self.study, self.study.completed_trials())
 
-    def _population(self, complete: list[Trial]) -> tuple[list[str], list[float]]:
+    def _population(self, study: Optimizer, complete: list[Trial]) -> tuple[list[str], list[float]]:
         best: dict[str, tuple[float, int]] = {}
         for t in complete:
-            s = self.score(t.value)
+            s = study.score(t.value)
             if t.key not in best or s > best[t.key][0]:
                 best[t.key] = (s, t.number)
         ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[1][1]))[: self.population_size]
         return [k for k, _ in ranked], [v[0] for _, v in ranked]
 
-    def _propose(self, n: int, rng: np.random.Generator) -> list[Any]:
-        trials = self._journal.trials()
-        taken = {t.key for t in trials} | set(self._pending)
+    def propose(self, n: int, rng: np.random.Generator, study: Optimizer) -> list[Any]:
+        domain = study.domain
+        trials = study.trials
+        taken = {t.key for t in trials} | set(study.pending_keys())
         complete = [t for t in trials if t.state is TrialState.COMPLETE]
-        out: list[str] = []
+        out: list[Any] = []
         if len(complete) >= self.initial_pool:
-            parents, scores = self._population(complete)
+            parents, scores = self._population(study, complete)
             for _ in range(_BREEDING_ROUNDS):
                 while len(out) < n:
                     k = min(n - len(out), self.offspring_size)
-                    children = offspring(parents, k, rng, mutation_rate=self.mutation_rate, scores=scores)
-                    fresh = [c for c in children if self.domain.key(c) not in taken]
-                    taken.update(self.domain.key(c) for c in fresh)
+                    children = domain.offspring(parents, k, rng, mutation_rate=self.mutation_rate, scores=scores)
+                    fresh = [c for c in children if domain.key(c) not in taken]
+                    taken.update(domain.key(c) for c in fresh)
                     out.extend(fresh[:k])
                     if len(children) < k or not fresh:
-                        break  # the population breeds too few new molecules: try again, then fill
+                        break  # the population breeds too few new objects: try again, then fill
                 if len(out) >= n:
                     break
-        out.extend(self._draw_moses(n - len(out), rng, taken))
+        out.extend(draw_new_reference(domain, n - len(out), rng, taken))
         return out
 
-    def _draw_moses(self, n: int, rng: np.random.Generator, taken: set[str]) -> list[str]:
-        """``n`` uniform draws from the MOSES training set, skipping told and pending molecules
-        (after 100 such skips in one call, repeats are let through)."""
-        if n <= 0:
-            return []
-        from bbo.data import moses_smiles
 
-        pool = moses_smiles("train")
-        out: list[str] = []
-        misses = 0
-        while len(out) < n:
-            smiles = pool[int(rng.integers(len(pool)))]
-            key = self.domain.key(smiles)
-            if key in taken and misses < 100:
-                misses += 1
-                continue
-            taken.add(key)
-            out.append(smiles)
-        return out
+def draw_new_reference(domain: Any, n: int, rng: np.random.Generator, taken: set[str],
+                       max_misses: int = 100) -> list[Any]:
+    """``n`` draws from the domain's reference distribution, skipping objects whose key is in
+    ``taken`` (which is updated); after ``max_misses`` skips in one call, repeats are let through."""
+    out: list[Any] = []
+    misses = 0
+    while len(out) < n:
+        (obj,) = domain.sample_reference(1, rng)
+        key = domain.key(obj)
+        if key in taken and misses < max_misses:
+            misses += 1
+            continue
+        taken.add(key)
+        out.append(obj)
+    return out
+
+
+@register_optimizer
+class GeneticOptimizer(Optimizer):
+    """Graph GA (settings: :class:`GeneticSettings`)."""
+
+    name = "genetic"
+    strategy_class = GeneticStrategy

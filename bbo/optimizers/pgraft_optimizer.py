@@ -4,18 +4,37 @@ surrogate, then denoising-loss training on the accepted ones)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from bbo.diffusion import DiffusionPrior
-from bbo.finetune.graft import RULES
-from bbo.optimizer import Direction, register_optimizer
-from bbo.optimizers.generative import GenerativeOptimizer, Reward
+from bbo.optimizer import Optimizer, register_optimizer
+from bbo.optimizers.generative import GenerativeSettings, GenerativeStrategy, Reward
 
 
-@register_optimizer
-class PGRAFTOptimizer(GenerativeOptimizer):
-    """Ask/tell optimizer that fine-tunes its diffusion prior with P-GRAFT at each round end.
+class PGRAFTSettings(GenerativeSettings):
+    """The online loop's settings plus P-GRAFT's (see :class:`PGRAFTStrategy`)."""
+
+    rule: Literal["top_k", "best_of_n", "threshold", "rejection"] = "top_k"
+    keep: float | None = None
+    t_split: float = Field(0.25, ge=0, lt=1)
+    pgraft_rounds: int = Field(2, ge=1)
+    samples_per_round: int = Field(1024, ge=1)
+    train_steps: int = Field(200, ge=0)
+    pgraft_batch_size: int = Field(256, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    dedupe: bool = False
+
+    @model_validator(mode="after")
+    def _threshold_needs_keep(self) -> PGRAFTSettings:
+        if self.rule == "threshold" and self.keep is None:
+            raise ValueError("rule 'threshold' needs keep = a threshold on the standardized reward")
+        return self
+
+
+class PGRAFTStrategy(GenerativeStrategy):
+    """Fine-tunes the diffusion prior with P-GRAFT at each round end.
 
     P-GRAFT settings (see :class:`bbo.finetune.graft.PGRAFT`): ``rule`` (``"top_k"``,
     ``"best_of_n"``, ``"threshold"``, ``"rejection"``) and its ``keep`` (top-k count or fraction,
@@ -34,65 +53,31 @@ class PGRAFTOptimizer(GenerativeOptimizer):
     reweighting ``p_model(x) exp(r_hat(x) / alpha)`` of the CURRENT policy's samples, so each round
     is the KL-regularized step toward the reshaped reward with the current policy as reference (as
     SEIKO's ``kl_to="previous"``); there is no ``kl_to`` setting and the base class's ``reference``
-    argument is unused. Repeated rounds compound the tilt.
+    is the current policy. Repeated rounds compound the tilt.
     """
 
     name = "pgraft"
+    Settings = PGRAFTSettings
 
-    def __init__(
-        self,
-        *,
-        prior: str | Path,
-        batch_size: int = 64,
-        round_size: int | None = None,
-        seed: int = 0,
-        storage: str | Path | None = None,
-        direction: Direction = "maximize",
-        domain: str | dict[str, Any] | None = None,
-        sample_steps: int | None = None,
-        surrogate_heads: int = 4,
-        surrogate_hidden: int = 256,
-        surrogate_steps: int = 2000,
-        optimism: Literal["ucb", "max", "mean"] = "ucb",
-        beta: float = 1.0,
-        reward_margin: float = 1.0,
-        device: str | None = None,
-        rule: Literal["top_k", "best_of_n", "threshold", "rejection"] = "top_k",
-        keep: float | None = None,
-        t_split: float = 0.25,
-        pgraft_rounds: int = 2,
-        samples_per_round: int = 1024,
-        train_steps: int = 200,
-        pgraft_batch_size: int = 256,
-        lr: float = 1e-3,
-        dedupe: bool = False,
-    ) -> None:
-        if rule not in RULES:
-            raise ValueError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
-        if rule == "threshold" and keep is None:
-            raise ValueError("rule 'threshold' needs keep = a threshold on the standardized reward")
-        if not 0 <= float(t_split) < 1:
-            raise ValueError(f"t_split must be in [0, 1), got {t_split}")
-        super().__init__(
-            prior=prior, batch_size=batch_size, round_size=round_size, seed=seed, storage=storage,
-            direction=direction, domain=domain, sample_steps=sample_steps, surrogate_heads=surrogate_heads,
-            surrogate_hidden=surrogate_hidden, surrogate_steps=surrogate_steps, optimism=optimism, beta=beta,
-            reward_margin=reward_margin, device=device,
-        )
-        self.pgraft_settings = dict(
-            rule=rule, keep=keep, t_split=float(t_split), rounds=int(pgraft_rounds),
-            samples_per_round=int(samples_per_round), train_steps=int(train_steps),
-            batch_size=int(pgraft_batch_size), lr=float(lr), dedupe=bool(dedupe),
-        )
-        self._open()
-
-    def _finetune(self, reward: Reward, reference: DiffusionPrior) -> DiffusionPrior:
+    def _finetune(self, reward: Reward, study: Optimizer) -> DiffusionPrior:
         from bbo.finetune.graft import PGRAFT
 
+        s = self.settings
         run = PGRAFT(
-            self.prior, reward, **self.pgraft_settings, sample_steps=self.sample_steps, policy=self._trainable_policy(),
-            seed=self.seed + 1000 * (self._round + 1), device=self.device, progress=False,
+            self.prior, reward, rule=s.rule, keep=s.keep, t_split=s.t_split, rounds=s.pgraft_rounds,
+            samples_per_round=s.samples_per_round, train_steps=s.train_steps, batch_size=s.pgraft_batch_size,
+            lr=s.lr, dedupe=s.dedupe, sample_steps=self.sample_steps, policy=self._trainable_policy(),
+            seed=study.seed + 1000 * (study.round + 1), device=self.device, progress=False,
         )
         new_policy = run.run()
         self.finetune_log = {f"pgraft_{k}": v for k, v in (run.history[-1] if run.history else {}).items()}
         return new_policy
+
+
+@register_optimizer
+class PGRAFTOptimizer(Optimizer):
+    """Ask/tell optimizer that fine-tunes its diffusion prior with P-GRAFT at each round end
+    (settings: :class:`PGRAFTSettings`; the method: :class:`PGRAFTStrategy`)."""
+
+    name = "pgraft"
+    strategy_class = PGRAFTStrategy

@@ -1,9 +1,10 @@
 """The random baseline: draw objects without learning from the told values.
 
-For molecules it draws uniformly from the MOSES training set (with replacement; a repeat is
-answered from the oracle cache for free). For vectors it draws from N(0, I). Given a ``prior``
-it samples that diffusion prior instead: the non-adaptive baseline of the generative optimizers,
-which start from the same prior and differ only by learning from the told values.
+Without a prior it draws from the domain's reference distribution (``Domain.sample_reference``:
+uniform MOSES training molecules, N(0, I) vectors; a repeat is answered from the oracle cache for
+free). Given a ``prior`` it samples that diffusion prior instead: the non-adaptive baseline of the
+generative optimizers, which start from the same prior and differ only by learning from the told
+values.
 """
 
 from __future__ import annotations
@@ -12,56 +13,70 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
-from bbo.domains import Domain
-from bbo.optimizer import Direction, Optimizer, register_optimizer
+from bbo.optimizer import Optimizer, register_optimizer
+from bbo.strategy import Settings, Strategy
 
 
-@register_optimizer
-class RandomOptimizer(Optimizer):
-    """Non-adaptive baseline: every ask is an independent draw from a fixed distribution."""
+class RandomSettings(Settings):
+    """prior: a diffusion prior to sample (name or directory); None draws the domain's reference.
+    sample_steps: DDIM steps per prior sample (default the prior's). device: None = CUDA when present."""
+
+    prior: str | Path | None = None
+    sample_steps: int | None = Field(None, ge=1)
+    device: str | None = None
+
+
+class RandomStrategy(Strategy):
+    """Every ask is an independent draw from a fixed distribution."""
 
     name = "random"
+    Settings = RandomSettings
     runtime_settings = ("device",)
+    default_domain = "molecule"
 
-    def __init__(
-        self,
-        *,
-        domain: str | dict[str, Any] | Domain = "molecule",
-        batch_size: int = 64,
-        round_size: int | None = None,
-        seed: int = 0,
-        storage: str | Path | None = None,
-        direction: Direction = "maximize",
-        prior: str | Path | None = None,
-        sample_steps: int | None = None,
-        device: str | None = None,
-    ) -> None:
+    def __init__(self, settings: RandomSettings, study: Optimizer) -> None:
+        super().__init__(settings, study)
         self.prior = None
-        if prior is not None:
+        if settings.prior is not None:
             import torch
 
             from bbo.diffusion import load_prior
 
-            self.prior = load_prior(prior, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
-            domain = self.prior.domain_spec()
-        self.sample_steps = sample_steps
-        super().__init__(
-            domain=domain, batch_size=batch_size, round_size=round_size, seed=seed, storage=storage,
-            direction=direction,
-        )
-        if self.domain.name not in ("molecule", "vector"):
-            raise ValueError(f"RandomOptimizer has no distribution for the {self.domain.name!r} domain")
-        self._open()
+            device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            self.prior = load_prior(settings.prior, device=device)
 
-    def _propose(self, n: int, rng: np.random.Generator) -> list[Any]:
+    def natural_domain(self) -> str | dict[str, Any] | None:
+        return None if self.prior is None else self.prior.domain_spec()
+
+    def check_domain(self, domain: Any) -> None:
+        if self.prior is None and not domain.supports("sample_reference"):
+            raise ValueError(f"random: the {domain.name!r} domain has no reference distribution to draw from; "
+                             f"give a prior")
+
+    def propose(self, n: int, rng: np.random.Generator, study: Optimizer) -> list[Any]:
         if self.prior is not None:
             from bbo.optimizers.generative import sample_valid
 
-            return sample_valid(self.prior, self.domain, n, rng, self.sample_steps)
-        if self.domain.name == "molecule":
-            from bbo.data import moses_smiles
+            return sample_valid(self.prior, study.domain, n, rng, self.settings.sample_steps)
+        return study.domain.sample_reference(n, rng)
 
-            pool = moses_smiles("train")
-            return [pool[i] for i in rng.integers(len(pool), size=n)]
-        return list(rng.standard_normal((n, self.domain.dim)))
+    def config(self) -> dict[str, Any]:
+        return _resolved_prior(super().config())
+
+
+def _resolved_prior(settings: dict[str, Any]) -> dict[str, Any]:
+    """A prior given as a directory is stored as an absolute path, so the study resumes from anywhere."""
+    prior = settings.get("prior")
+    if prior is not None and Path(prior).exists():
+        settings["prior"] = str(Path(prior).resolve())
+    return settings
+
+
+@register_optimizer
+class RandomOptimizer(Optimizer):
+    """Non-adaptive baseline (settings: :class:`RandomSettings`)."""
+
+    name = "random"
+    strategy_class = RandomStrategy

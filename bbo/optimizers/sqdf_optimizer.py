@@ -5,17 +5,34 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
+
+from pydantic import Field
 
 from bbo.diffusion import DiffusionPrior
-from bbo.optimizer import Direction, register_optimizer
-from bbo.optimizers.generative import GenerativeOptimizer, Reward
+from bbo.optimizer import Optimizer, register_optimizer
+from bbo.optimizers.generative import GenerativeSettings, GenerativeStrategy, Reward
 
 
-@register_optimizer
-class SQDFOptimizer(GenerativeOptimizer):
-    """Ask/tell optimizer that fine-tunes its diffusion prior with SQDF at each round end.
+class SQDFSettings(GenerativeSettings):
+    """The online loop's settings plus SQDF's (see :class:`SQDFStrategy`); ``kl_to`` is
+    ``"prior"`` (the pretrained prior) or ``"previous"`` (last round's policy, as SEIKO)."""
+
+    kl_to: Literal["prior", "previous"] = "prior"
+    alpha: float = Field(0.1, gt=0)
+    gamma: float = Field(1.0, gt=0, le=1)
+    sqdf_steps: int = Field(200, ge=1)
+    sqdf_batch_size: int = Field(128, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    x0_estimator: Literal["consistency", "tweedie"] = "consistency"
+    buffer: Literal["prioritized", "uniform", "none"] = "prioritized"
+    buffer_capacity: int = Field(1024, ge=1)
+    trajectories_per_update: int = Field(32, ge=1)
+    rollout_every: int = Field(4, ge=1)
+
+
+class SQDFStrategy(GenerativeStrategy):
+    """Fine-tunes the diffusion prior with SQDF at each round end.
 
     SQDF settings (see :class:`bbo.finetune.SQDF`): ``alpha`` (KL weight: reward against
     naturalness), ``gamma`` (discount over denoising steps), ``sqdf_steps`` gradient updates per
@@ -39,84 +56,58 @@ class SQDFOptimizer(GenerativeOptimizer):
     """
 
     name = "sqdf"
+    Settings = SQDFSettings
 
-    def __init__(
-        self,
-        *,
-        prior: str | Path,
-        batch_size: int = 64,
-        round_size: int | None = None,
-        seed: int = 0,
-        storage: str | Path | None = None,
-        direction: Direction = "maximize",
-        domain: str | dict[str, Any] | None = None,
-        sample_steps: int | None = None,
-        surrogate_heads: int = 4,
-        surrogate_hidden: int = 256,
-        surrogate_steps: int = 2000,
-        optimism: Literal["ucb", "max", "mean"] = "ucb",
-        beta: float = 1.0,
-        kl_to: Literal["prior", "previous"] = "prior",
-        reward_margin: float = 1.0,
-        device: str | None = None,
-        alpha: float = 0.1,
-        gamma: float = 1.0,
-        sqdf_steps: int = 200,
-        sqdf_batch_size: int = 128,
-        lr: float = 1e-3,
-        x0_estimator: Literal["consistency", "tweedie"] = "consistency",
-        buffer: Literal["prioritized", "uniform", "none"] = "prioritized",
-        buffer_capacity: int = 1024,
-        trajectories_per_update: int = 32,
-        rollout_every: int = 4,
-    ) -> None:
-        super().__init__(
-            prior=prior, batch_size=batch_size, round_size=round_size, seed=seed, storage=storage,
-            direction=direction, domain=domain, sample_steps=sample_steps, surrogate_heads=surrogate_heads,
-            surrogate_hidden=surrogate_hidden, surrogate_steps=surrogate_steps, optimism=optimism, beta=beta,
-            kl_to=kl_to, reward_margin=reward_margin, device=device,
-        )
-        self.sqdf_settings = dict(
-            alpha=alpha, gamma=gamma, steps=sqdf_steps, batch_size=sqdf_batch_size, lr=lr, x0_estimator=x0_estimator,
-            buffer=buffer, buffer_capacity=buffer_capacity, trajectories_per_update=trajectories_per_update,
-            rollout_every=rollout_every,
-        )
+    def __init__(self, settings: SQDFSettings, study: Optimizer) -> None:
+        super().__init__(settings, study)
         self._consistency = None
-        self._open()
 
-    def _finetune(self, reward: Reward, reference: DiffusionPrior) -> DiffusionPrior:
+    def _finetune(self, reward: Reward, study: Optimizer) -> DiffusionPrior:
         from bbo.finetune.sqdf import SQDF
 
+        s = self.settings
         run = SQDF(
-            self.prior, reward, **self.sqdf_settings, sample_steps=self.sample_steps, consistency=self._consistency_model(),
-            kl_reference="prior" if reference is self.prior else reference, policy=self._trainable_policy(),
-            seed=self.seed + 1000 * (self._round + 1), device=self.device, progress=False, round=self._round,
+            self.prior, reward, alpha=s.alpha, gamma=s.gamma, steps=s.sqdf_steps, batch_size=s.sqdf_batch_size,
+            lr=s.lr, x0_estimator=s.x0_estimator, buffer=s.buffer, buffer_capacity=s.buffer_capacity,
+            trajectories_per_update=s.trajectories_per_update, rollout_every=s.rollout_every,
+            sample_steps=self.sample_steps, consistency=self._consistency_model(study),
+            kl_reference="prior" if s.kl_to == "prior" else self.policy, policy=self._trainable_policy(),
+            seed=study.seed + 1000 * (study.round + 1), device=self.device, progress=False, round=study.round,
         )
         new_policy = run.run()
         self.finetune_log = {f"sqdf_{k}": v for k, v in (run.history[-1] if run.history else {}).items()}
         return new_policy
 
-    def _consistency_model(self):
+    def _consistency_model(self, study: Optimizer):
         """The one shipped with the prior, else distilled once per study and kept beside the
         journal (it depends only on the prior)."""
-        if self.sqdf_settings["x0_estimator"] != "consistency":
+        if self.settings.x0_estimator != "consistency":
             return None
         if self._consistency is None:
             from bbo.diffusion.consistency import distill_consistency, load_consistency, save_consistency
 
             from bbo.diffusion.checkpoint import load_prior_consistency
 
-            path = None if self.checkpoint_dir is None else self.checkpoint_dir / "consistency"
+            path = None if study.checkpoint_dir is None else study.checkpoint_dir / "consistency"
             shipped = load_prior_consistency(self.prior, device=self.device)
             if shipped is not None:
                 self._consistency = shipped
             elif path is not None and path.exists():
                 self._consistency = load_consistency(path, device=self.device)
             else:
-                self._consistency = distill_consistency(self.prior, seed=self.seed, device=self.device, progress=False)
+                self._consistency = distill_consistency(self.prior, seed=study.seed, device=self.device, progress=False)
                 if path is not None:  # written whole, then renamed: a crash never leaves half of it
                     tmp = path.with_suffix(".tmp")
                     shutil.rmtree(tmp, ignore_errors=True)
                     save_consistency(self._consistency, tmp)
                     os.replace(tmp, path)
         return self._consistency
+
+
+@register_optimizer
+class SQDFOptimizer(Optimizer):
+    """Ask/tell optimizer that fine-tunes its diffusion prior with SQDF at each round end
+    (settings: :class:`SQDFSettings`; the method: :class:`SQDFStrategy`)."""
+
+    name = "sqdf"
+    strategy_class = SQDFStrategy

@@ -8,6 +8,7 @@ from rdkit import Chem, DataStructs
 from rdkit.Chem import AllChem
 
 from bbo.bench import metrics
+from bbo.domains.molecule import metrics as chem
 
 
 def test_topk_auc_hand_computed():
@@ -51,39 +52,39 @@ def test_internal_diversity_against_rdkit():
     fps = [AllChem.GetMorganFingerprintAsBitVect(Chem.MolFromSmiles(s), 2, nBits=2048) for s in smiles]
     pairs = [(i, j) for i in range(4) for j in range(4) if i < j]
     expected = 1 - np.mean([DataStructs.TanimotoSimilarity(fps[i], fps[j]) for i, j in pairs])
-    assert metrics.internal_diversity(smiles) == pytest.approx(expected)
-    assert metrics.internal_diversity(["CCO", "OCC"]) == pytest.approx(0.0)
-    assert math.isnan(metrics.internal_diversity(["CCO"]))
+    assert chem.internal_diversity(smiles) == pytest.approx(expected)
+    assert chem.internal_diversity(["CCO", "OCC"]) == pytest.approx(0.0)
+    assert math.isnan(chem.internal_diversity(["CCO"]))
 
 
 def test_naturalness_shares():
     smiles = ["CCO", "OCC", "c1ccccc1", "not a molecule"]
-    assert metrics.validity(smiles) == 0.75
-    assert metrics.uniqueness(smiles) == pytest.approx(2 / 3)
-    assert metrics.novelty(smiles, ["CCO"]) == 0.5
+    assert chem.validity(smiles) == 0.75
+    assert chem.uniqueness(smiles) == pytest.approx(2 / 3)
+    assert chem.novelty(smiles, ["CCO"]) == 0.5
     # benzene's SA score from RDKit's contrib scorer is about 1 (very easy)
-    assert 1.0 <= metrics.mean_sa(["c1ccccc1"]) < 2.0
+    assert 1.0 <= chem.mean_sa(["c1ccccc1"]) < 2.0
 
 
 def test_qed_filters_and_fcd():
     from rdkit.Chem import QED
 
-    assert metrics.mean_qed(["CCO", "bad"]) == pytest.approx(QED.qed(Chem.MolFromSmiles("CCO")))
+    assert chem.mean_qed(["CCO", "bad"]) == pytest.approx(QED.qed(Chem.MolFromSmiles("CCO")))
     # catechol is a PAINS/Brenk alert; ethanol passes every filter
-    assert metrics.filter_pass_rate(["CCO", "Oc1ccccc1O"]) == 0.5
+    assert chem.filter_pass_rate(["CCO", "Oc1ccccc1O"]) == 0.5
     same = ["CCO", "CCN", "c1ccccc1", "CC(=O)O", "CCCl", "OCCO"]
-    assert metrics.frechet_chemnet_distance(same, same) == pytest.approx(0.0, abs=1e-3)
-    assert metrics.frechet_chemnet_distance(same, ["c1ccc2ccccc2c1", "CCCCCCCCCC", "O=C=O", "N#N", "CS", "FC(F)F"]) > 1
+    assert chem.frechet_chemnet_distance(same, same) == pytest.approx(0.0, abs=1e-3)
+    assert chem.frechet_chemnet_distance(same, ["c1ccc2ccccc2c1", "CCCCCCCCCC", "O=C=O", "N#N", "CS", "FC(F)F"]) > 1
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_fcd_matches_the_fcd_package():
     from fcd import get_fcd
 
-    from bbo.data import moses_smiles
+    from bbo.domains.molecule.moses import moses_smiles
 
     a, b = list(moses_smiles("train")[:300]), list(moses_smiles("test")[:300])
-    assert metrics.frechet_chemnet_distance(a, b) == pytest.approx(get_fcd(a, b), rel=1e-6)
+    assert chem.frechet_chemnet_distance(a, b) == pytest.approx(get_fcd(a, b), rel=1e-6)
 
 
 def test_auc_can_start_from_the_first_value():

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from bbo.data import moses_smiles
+from bbo.domains.molecule.moses import moses_smiles
 from bbo.diffusion import load_prior
 from bbo.diffusion.checkpoint import load_prior_consistency
-from bbo.diffusion.pretrain import pretrain_molecule
+from bbo.domains.molecule.pretrain import pretrain_molecule
 
 TINY = dict(vae_steps=6, diffusion_steps=6, batch_size=16, latent_dim=8, dec_hidden=32, denoiser_hidden=16,
             denoiser_depth=1, sample_steps=5, checkpoint_every=3, consistency_steps=5, progress=False)
@@ -35,7 +35,7 @@ def test_pretrain_writes_a_loadable_prior_and_resumes(tmp_path):
 
 
 def test_posterior_samples_are_standardized_per_dimension():
-    from bbo.diffusion.pretrain import _Posteriors
+    from bbo.domains.molecule.pretrain import _Posteriors
 
     gen = torch.Generator().manual_seed(0)
     # one informative dimension (means spread 2, sigma 0.1) and one nearly unused (means 0, sigma 1)
@@ -61,7 +61,7 @@ def test_diffusion_target_is_recorded_and_invalidates_the_stage(tmp_path):
 
 
 def test_kl_warmup_length_is_fixed_when_given(tmp_path, monkeypatch):
-    from bbo.diffusion.codecs import MoleculeVAE
+    from bbo.domains.molecule.codec import MoleculeVAE
 
     seen = []
     original = MoleculeVAE.loss

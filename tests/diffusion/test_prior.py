@@ -104,16 +104,19 @@ def test_save_and_load_give_identical_samples(tmp_path, gmm):
 def test_bad_checkpoints_give_clear_errors(tmp_path):
     prior = DiffusionPrior(MLPDenoiser(3, hidden=16, depth=1), (3,))
     d = save_prior(prior, tmp_path / "p")
-    cfg = json.loads((d / "config.json").read_text())
-    cfg["denoiser"]["config"]["hidden"] = 32
-    (d / "config.json").write_text(json.dumps(cfg))
+    cfg = json.loads((d / "denoiser.json").read_text())
+    cfg["config"]["hidden"] = 32
+    (d / "denoiser.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match=r"denoiser weight .* has shape \(16,?.*\), the config expects \(32"):
         load_prior(d)
     (d / "denoiser.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="missing denoiser.safetensors"):
         load_prior(d)
-    with pytest.raises(FileNotFoundError, match="not a shipped prior"):
+    with pytest.raises(FileNotFoundError, match="not a directory, a shipped or a registered prior"):
         load_prior(tmp_path / "nothing-here")
+    (d / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="config.json: not valid JSON"):
+        load_prior(d)
 
 
 class _EpsOfStandardNormal(torch.nn.Module):
@@ -143,3 +146,21 @@ def test_learned_eps_errors_do_not_blow_up_under_the_default_schedule(schedule, 
     assert (shift < 0.05) == stable, f"{schedule}: a 0.01 eps error moved samples by {shift:.3g}"
     if stable:
         assert DiffusionPrior(MLPDenoiser(4), (4,)).schedule_config["beta_schedule"] == schedule
+
+
+def test_one_ddim_step_takes_per_sample_timesteps_and_gives_the_gaussian_log_probability(gmm):
+    ts = gmm.timesteps(20).tolist()
+    pairs = [(ts[0], ts[1]), (ts[9], ts[10]), (ts[18], ts[19])]
+    x = torch.randn(len(pairs), 2, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor([a for a, _ in pairs])
+    t_prev = torch.tensor([b for _, b in pairs])
+    mixed = gmm.step_mean(x, t, t_prev)
+    for i, (a, b) in enumerate(pairs):
+        assert torch.allclose(mixed[i], gmm.step_mean(x[i : i + 1], a, b)[0], atol=1e-6)
+    x_prev = mixed + 0.1
+    logp = gmm.step_log_prob(x_prev, x, t, t_prev)
+    for i, (a, b) in enumerate(pairs):
+        normal = torch.distributions.Normal(mixed[i].double(), gmm.step_sigma(a, b))
+        assert float(logp[i]) == pytest.approx(float(normal.log_prob(x_prev[i].double()).sum()), rel=1e-5)
+    with pytest.raises(ValueError, match="deterministic"):
+        gmm.step_log_prob(x_prev[:1], x[:1], ts[19], -1)

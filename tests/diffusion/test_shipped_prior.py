@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from rdkit import DataStructs
 
-from bbo.data import moses_smiles
+from bbo.domains.molecule.moses import moses_smiles
 from bbo.diffusion import load_prior
 from bbo.diffusion.checkpoint import load_prior_consistency, shipped_priors
 from oracles.chem import canonical_smiles, mol_from_smiles, morgan_fingerprint

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from rdkit import Chem
 
-from bbo.data import moses_smiles
-from bbo.domains import molecule_edits as me
-from bbo.domains.molecule_edits import crossover, mutate, offspring
+from bbo.domains.molecule.moses import moses_smiles
+from bbo.domains.molecule import edits as me
+from bbo.domains.molecule.edits import crossover, mutate, offspring
 
 A = "Cc1ccc(C(=O)NC2CCCCC2)cc1"
 B = "O=C(O)c1ccncc1N1CCOCC1"

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from bbo.data import moses_smiles
-from bbo.domains.selfies_vocab import SelfiesVocabulary
+from bbo.domains.molecule.moses import moses_smiles
+from bbo.domains.molecule.vocab import SelfiesVocabulary
 from oracles.chem import canonical_smiles
 
 

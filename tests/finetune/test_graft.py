@@ -103,7 +103,7 @@ def test_dedupe_keeps_first_occurrences():
     run = PGRAFT(mixture(10), reward, rule="top_k", keep=2, rounds=1, samples_per_round=16, train_steps=1,
                  batch_size=4, dedupe=True, progress=False)
     x = torch.tensor([[1.0], [2.0], [1.0], [3.0], [2.0]])
-    assert run._distinct(x).tolist() == [0, 1, 3]
+    assert run.distinct(x).tolist() == [0, 1, 3]
 
 
 def test_split_snaps_to_the_sampling_grid():

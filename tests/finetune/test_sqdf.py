@@ -37,7 +37,7 @@ from bbo.diffusion.consistency import distill_consistency
 from bbo.diffusion.denoisers import MLPDenoiser, ResidualDenoiser
 from bbo.diffusion.gmm import GaussianMixturePrior
 from bbo.diffusion.prior import DiffusionPrior
-from bbo.finetune.sqdf import SQDF, NoiseGatedCorrection, batched_step_mean
+from bbo.finetune.sqdf import SQDF, NoiseGatedCorrection
 
 STEPS = 150
 N_EVAL = 4000
@@ -105,7 +105,7 @@ def test_batched_step_mean_matches_the_prior():
     for i in (0, 9, 19):
         t, t_prev = ts[i], ts[i + 1] if i + 1 < 20 else -1
         n = x.shape[0]
-        got = batched_step_mean(prior, prior.eps(x, t), x, torch.full((n,), t), torch.full((n,), t_prev))
+        got = prior.step_mean(x, torch.full((n,), t), torch.full((n,), t_prev))
         assert torch.allclose(got, prior.step_mean(x, t, t_prev), atol=1e-5, rtol=1e-5), t
 
 
@@ -210,7 +210,7 @@ def test_consistency_estimator_on_a_gaussian_matches_the_derived_shift():
     for k, t in enumerate(ts):
         t_prev = ts[k + 1] if k + 1 < len(ts) else -1
         sigma = prior.step_sigma(t, t_prev)
-        a = float(prior._abar(torch.tensor(t_prev)))
+        a = float(prior.alpha_bar(torch.tensor(t_prev)))
         j_tw, j_ode = a**0.5 * s * s / (a * s * s + 1 - a), s / (a * s * s + 1 - a) ** 0.5
         derived += (sigma if sigma > 0 else sigma_prev) ** 2 * j_tw * j_ode / alpha
         sigma_prev = sigma

@@ -41,7 +41,7 @@ def test_initial_asks_are_distinct_moses_molecules():
     a = opt.ask()
     b = opt.ask()  # still nothing told: random again, and nothing pending repeated
     assert len(set(a + b)) == 16 and all(canonical_smiles(x) == x for x in a + b)
-    assert opt.last_round_info == {}  # no GP yet
+    assert opt.strategy.last_round_info == {}  # no GP yet
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def run():
 def test_short_run_improves_over_initial_batch(run):
     opt, batches = run
     (_, y0), bo = batches[0], batches[1:]
-    assert opt.last_round_info["n_told"] == 32 and opt.last_round_info["pool"] == 120
+    assert opt.strategy.last_round_info["n_told"] == 32 and opt.strategy.last_round_info["pool"] == 120
     assert np.mean(bo[-1][1]) > np.mean(y0) + 0.5
     assert max(max(ys) for _, ys in bo) > max(y0)
     told = [x for xs, _ in batches for x in xs]
@@ -71,7 +71,7 @@ def test_pending_molecules_are_not_asked_again(run):
     opt, _ = run
     a = opt.ask()
     b = opt.ask()  # a is pending: excluded from the pool, conditioned on as X_pending
-    assert opt.last_round_info["pending"] == len(a)
+    assert opt.strategy.last_round_info["pending"] == len(a)
     told = {t.key for t in opt.trials if t.state is not TrialState.RUNNING}
     assert not set(a) & set(b) and not (set(a) | set(b)) & told
     opt.tell(a + b, logp(a + b))
@@ -84,25 +84,25 @@ def test_failed_trials_never_reach_the_model(tmp_path):
     ys[0] = float("nan")
     with pytest.warns(FailedTrialWarning):
         opt.tell(xs, ys)
-    keys, values = opt._told_data()
+    keys, values = opt.strategy._told_data()
     assert xs[0] not in keys and len(keys) == 15 and np.isfinite(values).all()
     opt.tell(opt.ask(8), [1.0] * 8)
     batch = opt.ask()
-    assert opt.last_round_info["n_train"] == 23 and xs[0] not in batch  # a failed molecule is not re-asked
+    assert opt.strategy.last_round_info["n_train"] == 23 and xs[0] not in batch  # a failed molecule is not re-asked
 
 
 def test_training_subset_is_pmo_best_plus_random():
     opt = BoTorchOptimizer(seed=0, max_train=10, n_train_best=6)
     values = np.arange(30, dtype=float)[::-1].copy()  # index i has value 29 - i
-    idx = opt._training_subset(values, np.random.default_rng(0))
+    idx = opt.strategy._training_subset(values, np.random.default_rng(0))
     assert len(idx) == 10 and set(range(6)) <= set(idx) and len(set(idx)) == 10
-    assert list(opt._training_subset(values[:8], np.random.default_rng(0))) == list(range(8))
+    assert list(opt.strategy._training_subset(values[:8], np.random.default_rng(0))) == list(range(8))
 
 
 def test_repeated_molecules_are_averaged():
     opt = BoTorchOptimizer(seed=0)
     opt.tell(["CCO", "OCC", "c1ccccc1"], [1.0, 3.0, 5.0])
-    keys, values = opt._told_data()
+    keys, values = opt.strategy._told_data()
     assert keys == ["CCO", "c1ccccc1"] and values.tolist() == [2.0, 5.0]
 
 
@@ -112,7 +112,7 @@ def test_ucb_with_minmax_kernel_and_minimize():
     opt.tell(xs, logp(xs))
     batch = opt.ask()
     assert len(set(batch)) == 8 and not set(batch) & set(xs)
-    assert opt.last_round_info["beta"] == 0.5
+    assert opt.strategy.last_round_info["beta"] == 0.5
 
 
 def test_resume_from_journal_asks_what_an_uninterrupted_run_would(tmp_path):

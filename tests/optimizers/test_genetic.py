@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bbo import RandomOptimizer, load_optimizer
-from bbo.data import moses_smiles
+from bbo.domains.molecule.moses import moses_smiles
 from bbo.optimizers import GeneticOptimizer
 from oracles import get_oracle
 
@@ -42,7 +42,7 @@ def test_first_population_is_drawn_from_moses_then_children_are_bred(oracle):
     opt.tell([t.object for t in opt.trials], oracle([t.object for t in opt.trials]))
     bred = opt.ask()
     assert not any(s in train for s in bred)  # children of the population, not MOSES draws
-    parents, scores = opt.population()
+    parents, scores = opt.strategy.population()
     assert len(parents) == 30 and scores == sorted(scores, reverse=True)
 
 
@@ -75,18 +75,18 @@ def test_same_seed_same_asks_and_resume_continues(tmp_path, oracle):
 
     resumed = load_optimizer(path)
     assert isinstance(resumed, GeneticOptimizer) and resumed.n_told == 40
-    assert (resumed.population_size, resumed.offspring_size) == (20, 8)
+    assert (resumed.strategy.population_size, resumed.strategy.offspring_size) == (20, 8)
     assert resumed.ask() == pending  # the RUNNING trials come back first
     resumed.tell(pending, oracle(pending))
     twin.tell(pending, oracle(pending))
     assert resumed.ask() == twin.ask()  # and breeding goes on as if never interrupted
-    assert resumed.population() == twin.population()
+    assert resumed.strategy.population() == twin.strategy.population()
 
 
 def test_population_is_the_best_distinct_told_molecules():
     opt = GeneticOptimizer(population_size=2, seed=0, direction="minimize")
     opt.tell(["CCO", "OCC", "CCN", "c1ccccc1"], [3.0, 1.0, 2.0, 5.0])
-    assert opt.population() == (["CCO", "CCN"], [-1.0, -2.0])  # CCO and OCC are one molecule
+    assert opt.strategy.population() == (["CCO", "CCN"], [-1.0, -2.0])  # CCO and OCC are one molecule
 
 
 def test_told_and_pending_molecules_are_not_asked_again():
@@ -102,7 +102,7 @@ def test_told_and_pending_molecules_are_not_asked_again():
 
 
 def test_settings_are_checked():
-    with pytest.raises(ValueError, match="no operators for the 'vector' domain"):
+    with pytest.raises(ValueError, match="the 'vector' domain has no offspring"):
         GeneticOptimizer(domain={"name": "vector", "dim": 2})
     with pytest.raises(ValueError, match="population_size"):
         GeneticOptimizer(population_size=0)

@@ -31,17 +31,17 @@ def test_learns_checkpoints_and_resumes(tmp_path, prior_dir):
     # asks from it far more often
     print("\n[pgraft optimizer] mean reward of asks per round", [round(float(r), 3) for r in rewards])
     assert rewards[-1] > rewards[0] + 1.0, rewards
-    assert isinstance(opt.policy.denoiser, StitchedDenoiser) and opt.policy.denoiser.t_switch > 0
+    assert isinstance(opt.strategy.policy.denoiser, StitchedDenoiser) and opt.strategy.policy.denoiser.t_switch > 0
     (ckpt,) = [d / "policy" for d in (tmp_path / "j.db.ckpt").glob("round-*")]
     assert (ckpt / "denoiser.safetensors").exists()
-    assert json.loads((ckpt / "config.json").read_text())["denoiser"]["name"] == "stitched"
-    log = opt.round_log[-1]
+    assert json.loads((ckpt / "denoiser.json").read_text())["name"] == "stitched"
+    log = opt.strategy.round_log[-1]
     assert log["surrogate_n"] == 192 and 0 < log["pgraft_accept_rate"] <= 0.25 + 1e-9
     assert log["pgraft_reward_accepted"] > log["pgraft_reward_mean"]
 
     resumed = load_optimizer(tmp_path / "j.db")
     assert isinstance(resumed, PGRAFTOptimizer) and resumed.round == 3 and resumed.n_told == 256
-    a_state, b_state = opt.policy.denoiser.state_dict(), resumed.policy.denoiser.state_dict()
+    a_state, b_state = opt.strategy.policy.denoiser.state_dict(), resumed.strategy.policy.denoiser.state_dict()
     assert a_state.keys() == b_state.keys()
     for k in a_state:
         assert torch.equal(a_state[k], b_state[k]), k

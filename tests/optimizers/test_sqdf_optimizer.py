@@ -28,11 +28,11 @@ def test_learns_checkpoints_and_resumes(tmp_path, prior_dir):
     rounds = sorted(p.name for p in (tmp_path / "j.db.ckpt").glob("round-*"))
     assert rounds == ["round-00003"]  # written whole for each round; older rounds pruned
     assert (tmp_path / "j.db.ckpt" / "round-00003" / "policy" / "denoiser.safetensors").exists()
-    assert opt.round_log[-1]["surrogate_n"] == 192
+    assert opt.strategy.round_log[-1]["surrogate_n"] == 192
 
     resumed = load_optimizer(tmp_path / "j.db")
     assert isinstance(resumed, SQDFOptimizer) and resumed.round == 3 and resumed.n_told == 256
-    for a, b in zip(opt.policy.denoiser.state_dict().values(), resumed.policy.denoiser.state_dict().values()):
+    for a, b in zip(opt.strategy.policy.denoiser.state_dict().values(), resumed.strategy.policy.denoiser.state_dict().values()):
         assert torch.equal(a, b)
     assert np.allclose(np.stack(resumed.ask(8)), np.stack(opt.ask(8)))  # same policy, same seed state
 
@@ -45,9 +45,9 @@ def test_failed_rounds_never_break_the_study_and_resume(tmp_path, prior_dir):
     with pytest.warns(UserWarning):
         opt.tell(xs, [float("nan")] * 63 + [1.0])  # a round in which all but one call failed
     xs = opt.ask()  # the update has nothing to learn from: it is skipped, the policy stays the prior
-    assert opt.round == 1 and opt.policy is opt.prior
+    assert opt.round == 1 and opt.strategy.policy is opt.strategy.prior
     resumed = load_optimizer(tmp_path / "j.db")
-    assert resumed.policy is resumed.prior  # and so it resumes, from any device setting
+    assert resumed.strategy.policy is resumed.strategy.prior  # and so it resumes, from any device setting
     resumed.tell(xs, linear(xs))
     assert len(resumed.ask()) == 64 and resumed.round == 2
     assert resumed.config()["settings"]["prior"] == str(Path(prior_dir).resolve())

@@ -15,7 +15,7 @@ from rdkit import Chem, DataStructs
 from rdkit.Chem import Crippen
 
 import bbo.surrogates.tanimoto_gp as tg
-from bbo.data import moses_smiles
+from bbo.domains.molecule.moses import moses_smiles
 from bbo.surrogates.tanimoto_gp import (
     FiniteSetModel,
     FiniteSetPosterior,

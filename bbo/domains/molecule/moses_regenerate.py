@@ -1,4 +1,4 @@
-"""Rebuild ``bbo/data/moses/*.smi.xz`` from the ``molsets==0.3.1`` wheel on PyPI.
+"""Rebuild ``bbo/domains/molecule/data/*.smi.xz`` from the ``molsets==0.3.1`` wheel on PyPI.
 
 The molsets package itself cannot be imported with today's dependencies, so we only read the two
 CSV files out of its wheel (a zip archive) and recompress them.
@@ -14,7 +14,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-DEST = Path(__file__).parent / "moses"
+DEST = Path(__file__).parent / "data"
 
 
 def main() -> None:

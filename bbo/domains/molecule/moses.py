@@ -7,14 +7,14 @@ import lzma
 from pathlib import Path
 from typing import Literal
 
-MOSES_DIR = Path(__file__).parent / "moses"
+MOSES_DIR = Path(__file__).parent / "data"
 
 
 @functools.lru_cache(maxsize=2)
 def _read(split: str) -> tuple[str, ...]:
     path = MOSES_DIR / f"{split}.smi.xz"
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; rebuild it with `python -m bbo.data.moses_regenerate`")
+        raise FileNotFoundError(f"{path} is missing; rebuild it with `python -m bbo.domains.molecule.moses_regenerate`")
     with lzma.open(path, "rt") as f:
         return tuple(line for line in f.read().splitlines() if line)
 
@@ -24,3 +24,9 @@ def moses_smiles(split: Literal["train", "test"] = "train") -> tuple[str, ...]:
     if split not in ("train", "test"):
         raise ValueError(f"unknown MOSES split {split!r}; choose 'train' or 'test'")
     return _read(split)
+
+
+@functools.lru_cache(maxsize=1)
+def moses_train_set() -> frozenset[str]:
+    """MOSES train as a set (its SMILES are canonical), for novelty."""
+    return frozenset(moses_smiles("train"))

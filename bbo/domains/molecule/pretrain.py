@@ -39,10 +39,10 @@ import numpy as np
 import torch
 
 from bbo.diffusion.checkpoint import save_prior
-from bbo.diffusion.codecs import MoleculeVAE
+from bbo.domains.molecule.codec import MoleculeVAE
 from bbo.diffusion.denoisers import MLPDenoiser
 from bbo.diffusion.prior import DiffusionPrior
-from bbo.domains.selfies_vocab import PAD, SelfiesVocabulary
+from bbo.domains.molecule.vocab import PAD, SelfiesVocabulary
 
 
 def pretrain_molecule(
@@ -82,7 +82,7 @@ def pretrain_molecule(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     given = smiles is not None
     if smiles is None:
-        from bbo.data import moses_smiles
+        from bbo.domains.molecule.moses import moses_smiles
 
         smiles = moses_smiles("train")
     rng = np.random.default_rng(seed)

@@ -1,6 +1,6 @@
-"""Codecs between domain objects and the continuous space a prior diffuses in.
+"""The molecule codec: a SELFIES VAE between SMILES and the latent space a prior diffuses in.
 
-For molecules that space is the latent space of a SELFIES variational autoencoder, as Stable
+That space is the latent space of a SELFIES variational autoencoder, as Stable
 Diffusion diffuses in an image autoencoder's latents: Gaussian diffusion straight on one-hot
 tokens gave valid but unnatural molecules, while an autoregressive decoder turns any nearby
 latent into a plausible SELFIES string. Latents are standardized (per-dimension mean and std
@@ -17,21 +17,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from bbo.domains.selfies_vocab import BOS, EOS, PAD, SelfiesVocabulary
-
-CODECS: dict[str, type[nn.Module]] = {}
-
-
-def register_codec(cls: type[nn.Module]) -> type[nn.Module]:
-    CODECS[cls.name] = cls
-    return cls
-
-
-def build_codec(spec: dict[str, Any]) -> nn.Module:
-    name = spec.get("name")
-    if name not in CODECS:
-        raise ValueError(f"unknown codec {name!r}; known: {', '.join(sorted(CODECS))}")
-    return CODECS[name](**spec["config"])
+from bbo.diffusion.codec import register_codec
+from bbo.domains.molecule.vocab import BOS, EOS, PAD, SelfiesVocabulary
 
 
 @register_codec
@@ -43,6 +30,7 @@ class MoleculeVAE(nn.Module):
     """
 
     name = "molecule_vae"
+    domain = "molecule"
 
     def __init__(self, vocab: dict[str, Any], latent_dim: int = 64, embed_dim: int = 64, enc_hidden: int = 256,
                  dec_hidden: int = 512) -> None:
@@ -120,6 +108,10 @@ class MoleculeVAE(nn.Module):
     @property
     def shape(self) -> tuple[int, ...]:
         return (self.latent_dim,)
+
+    def encodable(self, smiles: Sequence[str]) -> list[bool]:
+        """Which molecules the vocabulary can tokenize within its length."""
+        return self.vocab.encode(list(smiles))[1].tolist() if len(smiles) else []
 
     @torch.no_grad()
     def encode(self, smiles: Sequence[str]) -> torch.Tensor:

@@ -1,0 +1,54 @@
+"""What the fine-tuners share: the default trainable policy, frozen modules, device moves."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from bbo.diffusion.denoisers import MLPDenoiser, NoiseGatedCorrection, ResidualDenoiser
+from bbo.diffusion.prior import DiffusionPrior
+
+
+def default_policy(prior: DiffusionPrior, hidden: int = 64, depth: int = 2, seed: int = 0) -> nn.Module:
+    """A full trainable copy of the prior's denoiser if it has parameters, else the prior's
+    denoiser plus a zero-initialised residual MLP correction."""
+    if any(True for _ in prior.denoiser.parameters()):
+        policy = copy.deepcopy(prior.denoiser)
+        for p in policy.parameters():
+            p.requires_grad_(True)
+        return policy
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        inner = MLPDenoiser(math.prod(prior.shape), hidden=hidden, depth=depth, time_dim=32)
+    correction = NoiseGatedCorrection(inner, **prior.schedule_config)
+    return ResidualDenoiser(copy.deepcopy(prior.denoiser), correction)
+
+
+@contextlib.contextmanager
+def frozen(*modules: nn.Module | None) -> Iterator[None]:
+    """Parameters of ``modules`` do not require grad inside the block (restored afterwards)."""
+    saved = [(p, p.requires_grad) for m in modules if m is not None for p in m.parameters()]
+    for p, _ in saved:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in saved:
+            p.requires_grad_(flag)
+
+
+def grad_norm(params: list[torch.Tensor]) -> float:
+    grads = [p.grad.detach().flatten() for p in params if p.grad is not None]
+    return float(torch.cat(grads).norm()) if grads else 0.0
+
+
+def on_device(prior: DiffusionPrior, device: torch.device) -> DiffusionPrior:
+    """``prior`` on ``device``: itself when already there, else a copy (the caller's is left as is)."""
+    if prior.alphas_cumprod.device == device or (device.type == prior.alphas_cumprod.device.type == "cpu"):
+        return prior
+    return copy.deepcopy(prior).to(device)

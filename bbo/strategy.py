@@ -1,0 +1,99 @@
+"""The strategy side of an optimizer: what to ask next and how to learn from what was told.
+
+An :class:`~bbo.optimizer.Optimizer` is a study (journal, ask/tell contract, resume, round
+checkpoints) driving one :class:`Strategy`, the way Optuna's ``Study`` drives a ``Sampler``. A
+strategy sees the study only through its public, read-only view (``trials``,
+``completed_trials()``, ``score``, ``pending_keys()``, ``domain``, ``seed``, ``round``) and never
+writes the journal, so a new optimizer is a strategy plus its :class:`Settings`:
+
+.. code-block:: python
+
+    class MySettings(Settings):
+        temperature: float = Field(1.0, gt=0)
+
+    class MyStrategy(Strategy):
+        name = "mine"
+        Settings = MySettings
+
+        def propose(self, n, rng, study):
+            ...
+
+    @register_optimizer
+    class MyOptimizer(Optimizer):
+        name = "mine"
+        strategy_class = MyStrategy
+
+Settings are pydantic models, so every setting is validated (with its name in the error) before
+any file is touched, and shared settings are inherited instead of repeated in each signature.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from bbo.optimizer import Optimizer
+    from bbo.study import Trial
+
+
+class Settings(BaseModel):
+    """A strategy's settings: strict about unknown keys, stored in the journal as JSON."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
+
+
+class Strategy(ABC):
+    """Proposes objects and learns from told results; its state beyond the journal is saved
+    in the round checkpoint (``save``/``load``) when ``checkpointed`` is True.
+
+    Attributes a subclass declares:
+        name: its registry name (the optimizer's ``kind``).
+        Settings: its :class:`Settings` model.
+        runtime_settings: settings that say where to run, not what is studied (``device``): not
+            stored in the journal, not compared on resume.
+        default_batch_size: the optimizer's ``batch_size`` when none is given.
+        default_domain: the domain spec when neither the caller nor :meth:`natural_domain` gives one.
+    """
+
+    name: ClassVar[str] = "strategy"
+    Settings: ClassVar[type[Settings]] = Settings
+    runtime_settings: ClassVar[tuple[str, ...]] = ()
+    checkpointed: ClassVar[bool] = False
+    default_batch_size: ClassVar[int] = 64
+    default_domain: ClassVar[str | dict[str, Any] | None] = None
+
+    def __init__(self, settings: Settings, study: Optimizer) -> None:
+        self.settings = settings
+        self.study = study
+
+    def natural_domain(self) -> str | dict[str, Any] | None:
+        """The domain this strategy generates in (a prior's), or None when any is fine."""
+        return None
+
+    def check_domain(self, domain: Any) -> None:
+        """Raise ValueError if this strategy cannot work in ``domain`` (called once, before the
+        journal is opened)."""
+
+    @abstractmethod
+    def propose(self, n: int, rng: np.random.Generator, study: Optimizer) -> list[Any]:
+        """``n`` new valid objects of the study's domain, drawn from ``rng`` only."""
+
+    def update(self, study: Optimizer, trials: list[Trial]) -> None:
+        """The round-end update on the COMPLETE ``trials`` told when the round ended (scores in
+        ``study.score``). Default: nothing to learn."""
+
+    def save(self, directory: Path) -> None:
+        """Write the state after an update (safetensors, JSON) into ``directory``."""
+
+    def load(self, directory: Path) -> None:
+        """Restore what :meth:`save` wrote."""
+
+    def config(self) -> dict[str, Any]:
+        """The stored settings (JSON; runtime settings left out)."""
+        data = self.settings.model_dump(mode="json")
+        return {k: v for k, v in data.items() if k not in self.runtime_settings}
