@@ -21,7 +21,7 @@ from bbo.optimizers import (
     SQDFOptimizer,
 )
 from bbo.strategy import Settings, Strategy
-from bbo.study import JournalInUseError, Trial, TrialSource, TrialState
+from bbo.study import JournalError, JournalInUseError, Trial, TrialSource, TrialState
 
 load = load_optimizer  # the short name used in the design notes: bbo.load("runs/osim.db")
 
@@ -33,6 +33,7 @@ __all__ = [
     "Domain",
     "FailedTrialWarning",
     "GeneticOptimizer",
+    "JournalError",
     "JournalInUseError",
     "Optimizer",
     "PGRAFTOptimizer",

@@ -34,9 +34,14 @@ def run(
     out: Annotated[Optional[Path], typer.Option(help="run directory (default runs/<name>)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run from its journals")] = False,
     workers: Annotated[int, typer.Option(min=1, help="independent runs in parallel worker processes")] = 1,
+    allow_module: Annotated[Optional[list[str]], typer.Option(help="a module whose oracle factories the config "
+                                                                   "may call (trusted code; repeatable)")] = None,
 ) -> None:
-    """Run every optimizer of CONFIG on every task; write journals, history, summary and plots."""
-    cfg = _load(config, budget=budget, seed=seed)
+    """Run every optimizer of CONFIG on every task; write journals, history, summary and plots.
+
+    Exit code 0: done; 1: an oracle or internal error (its message is printed); 2: a usage or
+    config error, with nothing written."""
+    cfg = _load(config, allow_module, budget=budget, seed=seed)
     out = out or Path("runs") / cfg.name
     table = _run(cfg, out, seeds=None, resume=resume, workers=workers, names=("summary", "best_so_far"))
     _print_table(table, f"{cfg.name}: {cfg.budget} oracle calls per run")
@@ -50,10 +55,12 @@ def compare(
     budget: Annotated[Optional[int], typer.Option(help="oracle calls per run (overrides the config)")] = None,
     out: Annotated[Optional[Path], typer.Option(help="run directory (default runs/<name>-compare)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="independent runs in parallel worker processes")] = 1,
+    allow_module: Annotated[Optional[list[str]], typer.Option(help="a module whose oracle factories the config "
+                                                                   "may call (trusted code; repeatable)")] = None,
 ) -> None:
     """Run each optimizer on each task for several seeds (resuming any journals already there),
-    then write comparison.csv and comparison.png."""
-    cfg = _load(config, budget=budget)
+    then write comparison.csv and comparison.png. Exit codes as `bbo run`."""
+    cfg = _load(config, allow_module, budget=budget)
     out = out or Path("runs") / f"{cfg.name}-compare"
     table = _run(cfg, out, seeds=[cfg.seed + i for i in range(seeds)], resume=True, workers=workers,
                  names=("comparison", "comparison"))
@@ -61,18 +68,18 @@ def compare(
     console.print(f"results in [bold]{out}[/] (comparison.csv, comparison.png, runs.csv, per-run journal.db)")
 
 
-def _load(config: Path, **overrides):
+def _load(config: Path, allow_modules: list[str] | None = None, **overrides):
     from bbo.bench.config import ConfigError, load_config
 
     try:
-        return load_config(config, **overrides)
+        return load_config(config, tuple(allow_modules or ()), **overrides)
     except ConfigError as err:
         _fail(str(err))
 
 
 def _run(cfg, out: Path, *, seeds, resume: bool, workers: int, names: tuple[str, str]):
-    from bbo.bench.runner import RunExistsError, RunProgress, run_benchmark
-    from bbo.study import JournalInUseError
+    from bbo.bench.runner import RunConfigError, RunExistsError, RunProgress, run_benchmark
+    from bbo.study import JournalError, JournalInUseError
 
     with _progress() as progress:
         bars: dict[str, int] = {}
@@ -86,8 +93,13 @@ def _run(cfg, out: Path, *, seeds, resume: bool, workers: int, names: tuple[str,
         try:
             return run_benchmark(cfg, out, seeds=seeds, resume=resume, workers=workers, on_progress=update,
                                  report_names=names)
-        except (RunExistsError, JournalInUseError) as err:
+        except (RunExistsError, RunConfigError, JournalInUseError, JournalError) as err:
             _fail(str(err))
+        except KeyboardInterrupt:
+            _fail("interrupted; continue with --resume", code=130)
+        except Exception as err:  # an oracle or internal error: its message, not a traceback
+            _fail(f"{type(err).__name__}: {err} (what was told is in the journals; continue with --resume)",
+                  code=1)
 
 
 @app.command()
@@ -98,9 +110,21 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a directory written by 
     runs = find_runs(run_dir)
     if not runs:
         _fail(f"no runs (journal.db files) under {run_dir}")
+    skipped: list[str] = []
     for d in runs:
-        write_run_outputs(d)
-    _print_table(write_report(run_dir), str(run_dir))
+        try:
+            write_run_outputs(d)
+        except ValueError as err:  # an unreadable journal: skipped and listed, the others reported
+            skipped.append(str(err))
+    try:
+        table = write_report(run_dir)
+    except FileNotFoundError as err:
+        table = None
+        skipped.append(str(err))
+    if table is not None:
+        _print_table(table, str(run_dir))
+    for reason in skipped:
+        err_console.print(f"[bold yellow]skipped:[/] {reason}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -17,24 +17,24 @@ import shutil
 import threading
 import warnings
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, create_model
 
 from bbo.domains import Domain, get_domain
 from bbo.strategy import Strategy
-from bbo.study import Journal, Trial, TrialSource, TrialState, TrialUpdate, trials_dataframe
+from bbo.study import Journal, JournalError, Trial, TrialSource, TrialState, TrialUpdate, trials_dataframe
 
 Direction = Literal["maximize", "minimize"]
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {}
-#: the study's own settings, beside the strategy's (the runner sets seed, storage and direction)
-STUDY_SETTINGS = ("domain", "batch_size", "round_size", "seed", "direction")
+#: the most objects one ``ask`` proposes (each is a journal row and a proposal to compute)
+MAX_ASK = 100_000
 
 
 class FailedTrialWarning(UserWarning):
@@ -115,8 +115,8 @@ class Optimizer:
     def _study_model(cls) -> type[BaseModel]:
         return create_model(
             f"{cls.name}_study", __config__=ConfigDict(extra="forbid"),
-            batch_size=(int | None, Field(None, ge=1)), round_size=(int | None, Field(None, ge=1)),
-            seed=(int, 0), direction=(Direction, "maximize"),
+            batch_size=(StrictInt | None, Field(None, ge=1, le=MAX_ASK)), round_size=(StrictInt | None, Field(None, ge=1)),
+            seed=(StrictInt, Field(0, ge=0)), direction=(Direction, "maximize"),
         )
 
     @classmethod
@@ -125,8 +125,8 @@ class Optimizer:
         ``domain``, ``batch_size`` and ``round_size`` (seed, storage and direction come from the run)."""
         return create_model(
             f"{cls.name}_settings", __base__=cls.strategy_class.Settings,
-            domain=(str | dict[str, Any] | None, None), batch_size=(int | None, Field(None, ge=1)),
-            round_size=(int | None, Field(None, ge=1)),
+            domain=(str | dict[str, Any] | None, None), batch_size=(StrictInt | None, Field(None, ge=1, le=MAX_ASK)),
+            round_size=(StrictInt | None, Field(None, ge=1)),
         )
 
     def _resolve_domain(self, asked: str | dict[str, Any] | Domain | None) -> Domain:
@@ -147,6 +147,11 @@ class Optimizer:
         """Bind to the journal: record the settings on a new one, or resume an existing one."""
         settings = self.config()
         stored = self._journal.get_meta("optimizer")
+        if stored is not None and not (isinstance(stored, dict) and isinstance(stored.get("name"), str)
+                                       and isinstance(stored.get("settings"), dict)):
+            raise JournalError(f"{self.storage}: its optimizer record is malformed: {str(stored)[:200]}")
+        if stored is None and self._journal.count() > 0:
+            raise JournalError(f"{self.storage}: holds trials but no optimizer record; it is not reused")
         if stored is None:
             self._journal.set_meta("optimizer", settings)
             self._journal.set_meta("round", 0)
@@ -195,11 +200,13 @@ class Optimizer:
         """Propose ``n`` objects (default ``batch_size``), recorded as RUNNING trials.
 
         Trials left RUNNING by an earlier process are asked again first. Asking again before
-        telling is allowed.
+        telling is allowed. One call asks at most :data:`MAX_ASK` objects (ask again for more).
         """
         n = self.batch_size if n is None else n
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"ask: n must be a positive integer, got {n!r}")
+        if n > MAX_ASK:
+            raise ValueError(f"ask: n = {n} is more than one call asks ({MAX_ASK}); ask in several calls")
         with self._update_lock:  # one round update at a time; tells are recorded meanwhile
             self._maybe_update()
             return self._ask_locked(n)
@@ -281,6 +288,9 @@ class Optimizer:
                 )
 
     def _as_batch(self, xs: Any, ys: Any) -> tuple[list[Any], list[Any]]:
+        for what, v in (("objects", xs), ("values", ys)):
+            if isinstance(v, (Mapping, set, frozenset)):
+                raise ValueError(f"tell: {what} given as a {type(v).__name__}; pass a sequence in ask order")
         if self.domain.is_single(xs):
             if _is_sequence(ys):
                 raise ValueError(f"tell: one object but {len(ys)} values")
@@ -433,10 +443,12 @@ def load_optimizer(storage: str | Path) -> Optimizer:
     if not path.exists():
         raise FileNotFoundError(f"no journal at {path}")
     journal = Journal(path)
-    stored = journal.get_meta("optimizer")
-    journal.close()
-    if stored is None:
-        raise ValueError(f"{path} is a journal without an optimizer record")
+    try:
+        stored = journal.get_meta("optimizer")
+    finally:
+        journal.close()
+    if not (isinstance(stored, dict) and isinstance(stored.get("name"), str) and isinstance(stored.get("settings"), dict)):
+        raise JournalError(f"{path}: a journal without a readable optimizer record")
     _import_builtin_optimizers()
     if stored["name"] not in OPTIMIZERS:
         raise ValueError(f"{path}: unknown optimizer {stored['name']!r}; known: {', '.join(sorted(OPTIMIZERS))}")

@@ -42,9 +42,10 @@ if TYPE_CHECKING:
 
 
 class Settings(BaseModel):
-    """A strategy's settings: strict about unknown keys, stored in the journal as JSON."""
+    """A strategy's settings: strict about unknown keys and types (a YAML ``true`` or ``2.7`` is
+    not an integer), stored in the journal as JSON."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True, protected_namespaces=())
 
 
 class Strategy(ABC):

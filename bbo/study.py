@@ -31,6 +31,11 @@ class JournalInUseError(RuntimeError):
     """Another live process is writing the journal."""
 
 
+class JournalError(ValueError):
+    """A file that should be a journal is not a usable one (empty, truncated, garbage, or copied
+    without its ``-wal`` file); the message names the file and what is wrong."""
+
+
 class TrialState(str, Enum):
     RUNNING = "RUNNING"
     COMPLETE = "COMPLETE"
@@ -94,30 +99,49 @@ class Journal:
 
     def __init__(self, path: str | Path | None = None, *, exclusive: bool = False) -> None:
         self.path = None if path is None else Path(path)
+        existed = self.path is not None and self.path.exists()
+        if existed and self.path.is_dir():
+            raise JournalError(f"{self.path}: is a directory, not a journal")
+        if existed and self.path.stat().st_size == 0:
+            raise JournalError(f"{self.path}: the file is empty (0 bytes), not a journal; remove it or use another path")
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer_lock = _hold_writer_lock(self.path) if exclusive and self.path is not None else None
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            ":memory:" if self.path is None else str(self.path), check_same_thread=False, isolation_level=None
-        )
+        self._db = None
         try:
+            self._db = sqlite3.connect(
+                ":memory:" if self.path is None else str(self.path), check_same_thread=False, isolation_level=None
+            )
+            if existed and not self._db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone():
+                raise JournalError(f"{self.path}: holds no journal (an SQLite file without its tables: truncated, or "
+                                   f"copied without its -wal file); it is not reused")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_CREATE)
             version = self.get_meta("schema_version")
             if version is None:
+                if existed:
+                    raise JournalError(f"{self.path}: holds no journal record (truncated, or copied without its "
+                                       f"-wal file); it is not reused")
                 self.set_meta("schema_version", SCHEMA_VERSION)
             elif version != SCHEMA_VERSION:
-                raise ValueError(f"{self.path}: journal schema {version} is not supported (expected {SCHEMA_VERSION})")
+                raise JournalError(f"{self.path}: journal schema {version} is not supported (expected {SCHEMA_VERSION})")
+        except sqlite3.DatabaseError as err:
+            self.close()
+            raise JournalError(f"{self.path}: not a readable journal ({err})") from None
         except BaseException:
             self.close()  # an unusable file keeps no lock
             raise
 
     # ---------------------------------------------------------------------------------- meta
     def get_meta(self, name: str, default: Any = None) -> Any:
-        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
-        return default if row is None else json.loads(row[0])
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+            return default if row is None else json.loads(row[0])
+        except (sqlite3.DatabaseError, json.JSONDecodeError, TypeError) as err:
+            raise JournalError(f"{self.path}: its {name!r} record is unreadable ({err})") from None
 
     def set_meta(self, name: str, value: Any) -> None:
         with self._lock:
@@ -183,13 +207,16 @@ class Journal:
             states = [TrialState(s).value for s in states]
             query += f" WHERE state IN ({','.join('?' * len(states))})"
             args = tuple(states)
-        with self._lock:
-            rows = self._db.execute(query + " ORDER BY number", args).fetchall()
-        return [
-            Trial(number=r[0], object=json.loads(r[1]), key=r[2], state=TrialState(r[3]), source=TrialSource(r[4]),
-                  round=r[5], optimizer=r[6], created=r[7], value=r[8], completed=r[9], metadata=json.loads(r[10]))
-            for r in rows
-        ]
+        try:
+            with self._lock:
+                rows = self._db.execute(query + " ORDER BY number", args).fetchall()
+            return [
+                Trial(number=r[0], object=json.loads(r[1]), key=r[2], state=TrialState(r[3]), source=TrialSource(r[4]),
+                      round=r[5], optimizer=r[6], created=r[7], value=r[8], completed=r[9], metadata=json.loads(r[10]))
+                for r in rows
+            ]
+        except (sqlite3.DatabaseError, json.JSONDecodeError, ValueError, TypeError) as err:
+            raise JournalError(f"{self.path}: its trials are unreadable ({err})") from None
 
     def count(self, *states: TrialState) -> int:
         query = "SELECT COUNT(*) FROM trials"
@@ -200,7 +227,8 @@ class Journal:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
             if self._writer_lock is not None:
                 self._writer_lock.close()
                 self._writer_lock = None

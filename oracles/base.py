@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import importlib
+import inspect
 import json
 import logging
 import math
@@ -186,23 +187,44 @@ def oracle_names() -> list[str]:
     return [info.name for info in list_oracles()]
 
 
-def oracle_factory(name: str) -> Callable[..., Oracle]:
-    """The factory behind ``name``: a registered oracle or a user's ``"package.module:factory"``."""
+class UntrustedFactoryError(ValueError):
+    """A ``"module:factory"`` outside the modules the caller allowed, or not a factory of its module."""
+
+
+def oracle_factory(name: str, allowed_modules: Sequence[str] | None = None) -> Callable[..., Oracle]:
+    """The factory behind ``name``: a registered oracle or a user's ``"package.module:factory"``.
+
+    A factory is code: with ``allowed_modules`` (what a config's ``plugins:`` lists) a module
+    outside them is refused before it is imported. The factory must be an :class:`Oracle`
+    subclass or a function defined in that module (so ``os:system`` or ``builtins:open`` never
+    pass, whatever is allowed)."""
     _load_builtin()
     if name in _REGISTRY:
         return _REGISTRY[name][0]
     if ":" in name:
         module, _, attr = name.partition(":")
+        if allowed_modules is not None and not any(module == m or module.startswith(m + ".") for m in allowed_modules):
+            raise UntrustedFactoryError(f"oracle {name!r}: module {module!r} is not among the allowed plugins "
+                                        f"({', '.join(allowed_modules) or 'none'})")
         try:
-            return getattr(importlib.import_module(module), attr)
+            factory = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as err:
             raise ValueError(f"cannot import oracle {name!r}: {err}") from err
+        is_class = isinstance(factory, type)
+        defined_here = (getattr(factory, "__module__", None) or "").startswith(module)
+        if (is_class and not issubclass(factory, Oracle)) or not callable(factory) or (
+                not is_class and not (inspect.isfunction(factory) and defined_here)):
+            raise UntrustedFactoryError(f"oracle {name!r} is not an Oracle subclass or a function defined in "
+                                        f"{module!r}; refusing to call it")
+        return factory
     raise ValueError(f"unknown oracle {name!r}; known: {', '.join(sorted(_REGISTRY))}")
 
 
-def get_oracle(name: str, **kwargs: Any) -> Oracle:
-    """Build a registered oracle, or a user's own from ``"package.module:factory"``."""
-    oracle = oracle_factory(name)(**kwargs)
+def get_oracle(name: str, allowed_modules: Sequence[str] | None = None, **kwargs: Any) -> Oracle:
+    """Build a registered oracle, or a user's own from ``"package.module:factory"`` (see
+    :func:`oracle_factory` for ``allowed_modules``); the result must be an :class:`Oracle`-like
+    object declaring its name, domain and direction."""
+    oracle = oracle_factory(name, allowed_modules)(**kwargs)
     for attr in ("name", "domain", "direction"):
         if getattr(oracle, attr, None) is None:
             raise TypeError(f"oracle {name!r} does not declare its {attr!r}")

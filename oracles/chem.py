@@ -13,9 +13,29 @@ from rdkit.Chem import rdFingerprintGenerator
 RDLogger.DisableLog("rdApp.*")  # parse failures are reported by the caller, not on stderr
 
 
+#: SMILES longer than this are not parsed: RDKit's writer overflows the C stack (a segfault, not an
+#: exception) near 18,000 chain atoms, and nothing drug-like comes near this length
+MAX_SMILES_LENGTH = 2000
+#: oracles score at most this many heavy atoms: some PMO scorers grow as n^3 (deco_hop and
+#: scaffold_hop take several seconds at 100 chain atoms); every PMO reference molecule is far below
+MAX_ORACLE_HEAVY_ATOMS = 100
+
+
+def smiles_size_problem(smiles: str, max_atoms: int | None = None) -> str | None:
+    """Why ``smiles`` is too large to handle (string length, then heavy atoms), or None."""
+    if isinstance(smiles, str) and len(smiles) > MAX_SMILES_LENGTH:
+        return f"SMILES of {len(smiles):,} characters is longer than the limit of {MAX_SMILES_LENGTH:,}"
+    if max_atoms is not None:
+        mol = mol_from_smiles(smiles)
+        if mol is not None and mol.GetNumHeavyAtoms() > max_atoms:
+            return f"{mol.GetNumHeavyAtoms()} heavy atoms is more than the limit of {max_atoms}"
+    return None
+
+
 def mol_from_smiles(smiles: str) -> Chem.Mol | None:
-    """Parse a SMILES string; None for anything RDKit cannot parse (or an empty molecule)."""
-    if not isinstance(smiles, str) or not smiles.strip():
+    """Parse a SMILES string; None for anything RDKit cannot parse (or an empty molecule) and for
+    strings longer than :data:`MAX_SMILES_LENGTH`."""
+    if not isinstance(smiles, str) or not smiles.strip() or len(smiles) > MAX_SMILES_LENGTH:
         return None
     mol = Chem.MolFromSmiles(smiles)
     if mol is None or mol.GetNumAtoms() == 0:

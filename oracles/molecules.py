@@ -18,7 +18,14 @@ from rdkit import Chem, DataStructs
 from rdkit.Chem import QED, Crippen
 
 from oracles.base import Oracle, register
-from oracles.chem import canonical_smiles, mol_from_smiles, morgan_fingerprint, sa_score
+from oracles.chem import (
+    MAX_ORACLE_HEAVY_ATOMS,
+    canonical_smiles,
+    mol_from_smiles,
+    morgan_fingerprint,
+    sa_score,
+    smiles_size_problem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +55,21 @@ class MoleculeOracle(Oracle):
             return None
         return canonical_smiles(obj)
 
+    #: molecules above this many heavy atoms score NaN (see :data:`oracles.chem.MAX_ORACLE_HEAVY_ATOMS`)
+    max_heavy_atoms: int = MAX_ORACLE_HEAVY_ATOMS
+
     def score(self, smiles: Any) -> float:
         mol = mol_from_smiles(smiles) if isinstance(smiles, str) else None
         if mol is None:
-            reason = "not a string" if not isinstance(smiles, str) else "RDKit cannot parse it"
-            log.warning("%s: cannot score %r: %s", self.name, smiles, reason)
+            if not isinstance(smiles, str):
+                reason = "not a string"
+            else:
+                reason = smiles_size_problem(smiles) or "RDKit cannot parse it"
+            log.warning("%s: cannot score %.80r: %s", self.name, smiles, reason)
+            return math.nan
+        if mol.GetNumHeavyAtoms() > self.max_heavy_atoms:
+            log.warning("%s: not scoring %.80r: %d heavy atoms is more than this oracle's limit of %d", self.name,
+                        smiles, mol.GetNumHeavyAtoms(), self.max_heavy_atoms)
             return math.nan
         return float(self.score_mol(mol))
 

@@ -33,7 +33,7 @@ def _config(tmp_path, budget=60, batch=20, extra_task="", executor="{kind: local
     optimizers = optimizers or f"[{{kind: random, batch_size: {batch}}}]"
     return _write(
         tmp_path / "c.yaml",
-        f"name: t\ntasks: [{{name: 'tests.fake_oracles:heavy_atoms'{extra_task}}}]\nbudget: {budget}\n"
+        f"name: t\nplugins: [tests.fake_oracles]\ntasks: [{{name: 'tests.fake_oracles:heavy_atoms'{extra_task}}}]\nbudget: {budget}\n"
         f"optimizers: {optimizers}\nexecutor: {executor}\n",
     )
 
@@ -180,7 +180,7 @@ def test_sqdf_study_killed_mid_run_resumes_from_its_last_round_checkpoint(tmp_pa
                        tmp_path / "prior")
     sqdf = (f"[{{kind: sqdf, prior: '{prior}', batch_size: 20, x0_estimator: tweedie, sqdf_steps: 20, "
             f"surrogate_steps: 100, trajectories_per_update: 16}}]")
-    cfg = _write(tmp_path / "c.yaml", f"name: t\ntasks: [{{name: 'tests.fake_oracles:linear_vector', label: lin, "
+    cfg = _write(tmp_path / "c.yaml", f"name: t\nplugins: [tests.fake_oracles]\ntasks: [{{name: 'tests.fake_oracles:linear_vector', label: lin, "
                                       f"delay: 0.03}}]\nbudget: 200\noptimizers: {sqdf}\n"
                                       f"executor: {{kind: local, tell_every: 1}}\n")
     out = tmp_path / "out"

@@ -16,6 +16,7 @@ from tests import plugin_bits
 
 CONFIG = """
 name: bits
+plugins: [tests.plugin_bits]
 tasks: ["tests.plugin_bits:ones"]
 budget: 60
 seed: 0

@@ -1,7 +1,13 @@
 """The YAML benchmark schema, validated by pydantic with errors that name the field.
 
+A config that names a factory (``"package.module:factory"``) is code, like a Python script: the
+module is imported and the factory called. So such a module must be listed under ``plugins:`` (or
+passed with ``bbo run --allow-module``); nothing else is imported, and a factory must be defined in
+its module (``os:system`` is refused even with ``plugins: [os]``).
+
 ```yaml
 name: molecule                      # run name; default output directory runs/<name>
+plugins: []                         # modules whose factories the config may call (trusted code)
 tasks: [pmo/osimertinib_mpo]        # oracle names, or {name: similarity, target: "CCO"}
 budget: 300                         # oracle calls per (task, optimizer, seed)
 seed: 0
@@ -14,13 +20,14 @@ executor: {kind: local, n_jobs: 2}  # how the oracle is evaluated
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
 from bbo.optimizer import OPTIMIZERS, _import_builtin_optimizers
 
@@ -33,12 +40,31 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: a label is one path component of the run directory: no separators, no "." or ".."
+SAFE_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=+-]{0,99}")
+#: YAML documents larger than this many nodes, aliases expanded, are refused (alias bombs)
+MAX_YAML_NODES = 100_000
+MAX_YAML_BYTES = 1_000_000
+
+
+def _safe_label(label: str | None) -> str | None:
+    if label is not None and (not SAFE_LABEL.fullmatch(label) or set(label) == {"."}):
+        raise ValueError(f"label {label!r} must be one path component: letters, digits and _ . = + -, "
+                         f"starting with a letter or digit, at most 100 characters")
+    return label
+
+
 class TaskSpec(_Strict):
     """One oracle: a registry name (or ``package.module:factory``) and its keyword arguments."""
 
     name: str
     kwargs: dict[str, Any] = Field(default_factory=dict)
     label: str | None = None
+
+    @field_validator("label")
+    @classmethod
+    def _label_is_a_path_component(cls, label: str | None) -> str | None:
+        return _safe_label(label)
 
     @field_validator("name")
     @classmethod
@@ -68,6 +94,11 @@ class OptimizerSpec(BaseModel):
     model_config = ConfigDict(extra="allow")
     kind: str
     label: str | None = None
+
+    @field_validator("label")
+    @classmethod
+    def _label_is_a_path_component(cls, label: str | None) -> str | None:
+        return _safe_label(label)
 
     @model_validator(mode="after")
     def _settings_match_constructor(self) -> OptimizerSpec:
@@ -102,15 +133,16 @@ class ExecutorSpec(_Strict):
     """How oracle calls run: in this process, the oracle scoring in ``n_jobs`` worker processes."""
 
     kind: Literal["local"] = "local"
-    n_jobs: int = Field(1, ge=1)
-    tell_every: int | None = Field(None, ge=1, description="tell results in chunks of this many calls")
+    n_jobs: StrictInt = Field(1, ge=1, le=256)
+    tell_every: StrictInt | None = Field(None, ge=1, description="tell results in chunks of this many calls")
 
 
 class BenchmarkConfig(_Strict):
     name: str = "benchmark"
+    plugins: list[str] = Field(default_factory=list)
     tasks: list[TaskSpec] = Field(min_length=1)
-    budget: int = Field(gt=0)
-    seed: int = 0
+    budget: StrictInt = Field(gt=0, le=10_000_000)
+    seed: StrictInt = Field(0, ge=0)
     optimizers: list[OptimizerSpec] = Field(min_length=1)
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
 
@@ -132,6 +164,22 @@ class BenchmarkConfig(_Strict):
             return out
         return tasks
 
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_path_component(cls, name: str) -> str:
+        return _safe_label(name)
+
+    @model_validator(mode="after")
+    def _factories_are_trusted(self) -> BenchmarkConfig:
+        for i, task in enumerate(self.tasks):
+            if ":" in task.name and not module_allowed(task.name.partition(":")[0], self.plugins):
+                module = task.name.partition(":")[0]
+                raise ValueError(
+                    f"tasks.{i}.name: {task.name!r} is not a registered oracle and its module {module!r} is not "
+                    f"under plugins:; a config naming a factory runs that code, so list the module there "
+                    f"(or pass --allow-module {module}) only if you trust it")
+        return self
+
     @model_validator(mode="after")
     def _distinct_labels(self) -> BenchmarkConfig:
         names = [o.name for o in self.optimizers]
@@ -141,22 +189,84 @@ class BenchmarkConfig(_Strict):
         return self
 
 
-def load_config(path: str | Path, **overrides: Any) -> BenchmarkConfig:
-    """Read and validate a YAML config; ``overrides`` (budget, seed) replace top-level fields."""
+def module_allowed(module: str, plugins: list[str]) -> bool:
+    """Whether ``module`` is one of ``plugins`` or inside one of their packages."""
+    return any(module == p or module.startswith(p + ".") for p in plugins)
+
+
+def load_config(path: str | Path, allow_modules: tuple[str, ...] = (), **overrides: Any) -> BenchmarkConfig:
+    """Read and validate a YAML config (safe YAML, bounded in size); ``overrides`` (budget, seed)
+    replace top-level fields; ``allow_modules`` join its ``plugins``."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a YAML config file")
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read: {err}") from None
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(f"{path}: {len(text):,} bytes is larger than a config may be ({MAX_YAML_BYTES:,})")
+    try:
+        data = _bounded_yaml(text.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}".replace("\n", " ")) from None
+    except ValueError as err:
+        raise ConfigError(f"{path}: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     data.update({k: v for k, v in overrides.items() if v is not None})
+    if allow_modules:
+        plugins = data.get("plugins") or []
+        data["plugins"] = (list(plugins) if isinstance(plugins, list) else plugins) + list(allow_modules)
     return parse_config(data, source=str(path))
 
 
+def _bounded_yaml(text: str) -> Any:
+    """Safe YAML whose node tree, aliases expanded, has at most ``MAX_YAML_NODES`` nodes: a
+    "billion laughs" document is refused before it is built."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        sizes: dict[int, int] = {}
+
+        def size(n: yaml.Node) -> int:
+            if id(n) in sizes:
+                return sizes[id(n)]
+            sizes[id(n)] = 1  # a recursive alias counts once while it is being sized
+            if isinstance(n, yaml.SequenceNode):
+                total = 1 + sum(size(c) for c in n.value)
+            elif isinstance(n, yaml.MappingNode):
+                total = 1 + sum(size(k) + size(v) for k, v in n.value)
+            else:
+                total = 1
+            sizes[id(n)] = min(total, MAX_YAML_NODES + 1)
+            return sizes[id(n)]
+
+        if size(node) > MAX_YAML_NODES:
+            raise ValueError(f"the document expands to more than {MAX_YAML_NODES:,} YAML nodes (aliases included)")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def parse_config(data: dict[str, Any], source: str = "config") -> BenchmarkConfig:
+    """Validate a config mapping. Its ``plugins`` are imported first (they may register oracles,
+    domains and priors that the rest of the config names)."""
+    plugins = data.get("plugins") or []
+    if isinstance(plugins, list):
+        for module in plugins:
+            if not isinstance(module, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", module):
+                raise ConfigError(f"{source}: plugins: {module!r} is not a module name")
+            try:
+                importlib.import_module(module)
+            except ImportError as err:
+                raise ConfigError(f"{source}: plugins: cannot import {module!r}: {err}") from None
     try:
         return BenchmarkConfig.model_validate(data)
     except ValidationError as err:

@@ -53,8 +53,9 @@ def load_run(run_dir: str | Path) -> RunRecord:
     journal = Journal(run_dir / "journal.db")
     try:
         info = journal.get_meta("run")
-        if info is None:
-            raise ValueError(f"{run_dir}: the journal has no run record (was it written by `bbo run`?)")
+        if not isinstance(info, dict) or not {"task", "optimizer", "seed", "budget"} <= set(info):
+            raise ValueError(f"{run_dir / 'journal.db'}: the journal has no readable run record "
+                             f"(was it written by `bbo run`?)")
         info = {**info, "wall_time_s": journal.get_meta("wall_time_s", 0.0)}
         trials = journal.trials()
     finally:
@@ -146,9 +147,17 @@ def write_report(out_dir: str | Path, table: str = "summary", plot: str = "best_
     (mean and std over seeds per task and optimizer) and ``<plot>.png`` (best so far and top-10
     mean against oracle calls, a band over seeds)."""
     out_dir = Path(out_dir)
-    runs = [load_run(d) for d in find_runs(out_dir)]
+    runs, unreadable = [], []
+    for d in find_runs(out_dir):
+        try:
+            runs.append(load_run(d))
+        except ValueError as err:  # a truncated or garbage journal: listed, never fatal to the report
+            unreadable.append(str(err))
+    (out_dir / "unreadable.txt").unlink(missing_ok=True)
+    if unreadable:
+        (out_dir / "unreadable.txt").write_text("\n".join(unreadable) + "\n")
     if not runs:
-        raise FileNotFoundError(f"no runs (journal.db files) under {out_dir}")
+        raise FileNotFoundError(f"no readable runs (journal.db files) under {out_dir}")
     rows = []
     for run in runs:
         summary_file = run.run_dir / "summary.json"

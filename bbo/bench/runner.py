@@ -39,7 +39,13 @@ class RunExistsError(RuntimeError):
 
 
 class RunMismatchError(RunExistsError):
-    """A journal to resume was started with settings other than the config's."""
+    """A journal to resume was started with settings (optimizer, oracle or its arguments) other
+    than the config's."""
+
+
+class RunConfigError(ValueError):
+    """The config cannot run as written (an optimizer that does not fit its task's domain, a bad
+    setting): found before any file is written."""
 
 
 @dataclass
@@ -78,6 +84,7 @@ def run_benchmark(
         existing = [d for *_, d in plan if (d / "journal.db").exists()]
         if existing:
             raise RunExistsError(f"{existing[0]} already holds a run; pass --resume to continue it or choose another --out")
+    preflight(config, plan)
     if workers <= 1:
         for task, opt, seed, run_dir in plan:
             run_one(config, task, opt, seed, run_dir, on_progress=on_progress)
@@ -96,15 +103,58 @@ def run_benchmark(
     return write_report(out, *report_names)
 
 
+def preflight(config: BenchmarkConfig, plan: list[tuple[TaskSpec, OptimizerSpec, int, Path]]) -> None:
+    """Check, before anything is written, that every (task, optimizer) can run: its oracle builds,
+    the optimizer is built in memory for the oracle's domain and direction (settings, prior, domain
+    fit), and a journal to resume belongs to the same oracle with the same arguments."""
+    for task in config.tasks:
+        try:
+            oracle = _make_oracle(task, 1, config.plugins)
+        except (ValueError, TypeError) as err:
+            raise RunConfigError(f"task {task.slug}: {err}") from None
+        for spec in config.optimizers:
+            try:
+                OPTIMIZERS[spec.kind](**{"domain": oracle.domain, **spec.settings}, seed=config.seed,
+                                      direction=oracle.direction).close()
+            except (ValueError, TypeError, FileNotFoundError) as err:
+                raise RunConfigError(f"task {task.slug}, optimizer {spec.name}: {err}") from None
+    for task, spec, seed, run_dir in plan:
+        storage = run_dir / "journal.db"
+        if storage.exists():
+            journal = Journal(storage)
+            try:
+                info = journal.get_meta("run") or {}
+            finally:
+                journal.close()
+            stored = (info.get("oracle"), info.get("oracle_kwargs"))
+            if info and stored != (task.name, task.kwargs):
+                raise RunMismatchError(
+                    f"{run_dir} holds a run of oracle {stored[0]!r} with arguments {stored[1]!r}, but the config "
+                    f"now asks for {task.name!r} with {task.kwargs!r}: resuming would mix two objectives in one "
+                    f"journal; restore the task or choose another --out or label")
+
+
 _PARENT_PID: int | None = None  # in a worker process: the benchmark process that started it
 
 
 def _init_worker(threads: int, parent: int) -> None:
     global _PARENT_PID
+    import threading
+
     import torch
 
     torch.set_num_threads(threads)
     _PARENT_PID = parent
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+
+
+def _exit_when_orphaned(parent: int, every: float = 0.5) -> None:
+    """A worker whose benchmark process is gone (SIGKILL) exits instead of idling on (~550 MB each):
+    what it told is committed, its journal lock goes with the process."""
+    while True:
+        time.sleep(every)
+        if os.getppid() != parent:
+            os._exit(3)
 
 
 class OrphanedRunError(RuntimeError):
@@ -131,7 +181,7 @@ def run_one(
     """One optimizer on one task for one seed, resuming the journal in ``run_dir`` if present."""
     run_dir.mkdir(parents=True, exist_ok=True)
     storage = run_dir / "journal.db"
-    oracle = _make_oracle(task, config.executor.n_jobs)
+    oracle = _make_oracle(task, config.executor.n_jobs, config.plugins)
     budget = config.budget
     settings = {"domain": oracle.domain, **spec.settings}
     try:  # an existing journal is resumed, and only if it was started with these same settings
@@ -169,13 +219,14 @@ def run_one(
     return write_run_outputs(run_dir)
 
 
-def _make_oracle(task: TaskSpec, n_jobs: int):
-    """The task's oracle, scoring in ``n_jobs`` processes when its factory takes ``n_jobs``."""
+def _make_oracle(task: TaskSpec, n_jobs: int, plugins: list[str]):
+    """The task's oracle, scoring in ``n_jobs`` processes when its factory takes ``n_jobs``; a
+    factory is only imported from the config's ``plugins``."""
     kwargs = dict(task.kwargs)
-    params = inspect.signature(oracle_factory(task.name)).parameters.values()
+    params = inspect.signature(oracle_factory(task.name, plugins)).parameters.values()
     if any(p.name == "n_jobs" or p.kind is p.VAR_KEYWORD for p in params):
         kwargs.setdefault("n_jobs", n_jobs)
-    return get_oracle(task.name, **kwargs)
+    return get_oracle(task.name, allowed_modules=plugins, **kwargs)
 
 
 def _record_run(optimizer: Optimizer, task: TaskSpec, spec: OptimizerSpec, seed: int, budget: int, oracle) -> None:

@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -36,6 +37,26 @@ MODEL_FORMAT = "bbo-model/1"
 PRIOR_FORMAT = "bbo-prior/2"
 SHIPPED_DIR = Path(__file__).parent / "zoo"
 _PRIORS: dict[str, str | Path | Callable[[], DiffusionPrior]] = {}
+
+
+class _PriorSection(BaseModel):
+    """The ``prior`` section of a prior's ``config.json``, checked on load."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    shape: list[Annotated[StrictInt, Field(ge=1)]] = Field(min_length=1)
+    sample_steps: StrictInt = Field(ge=1, le=100_000)
+    num_train_timesteps: StrictInt = Field(ge=2, le=1_000_000)
+    beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid"]
+
+
+def _prior_section(path: Path, config: dict[str, Any]) -> _PriorSection:
+    try:
+        return _PriorSection.model_validate(config.get("prior"))
+    except ValidationError as err:
+        problems = "; ".join(f"prior.{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e['input']!r})"
+                             if e["type"] != "missing" else f"prior.{'.'.join(map(str, e['loc']))}: missing"
+                             for e in err.errors())
+        raise ValueError(f"{path / CONFIG}: {problems}") from None
 
 
 # ------------------------------------------------------------------------------- one model
@@ -120,6 +141,22 @@ def register_prior(name: str, source: str | Path | Callable[[], DiffusionPrior])
     _PRIORS[name] = source
 
 
+def check_prior(name_or_path: str | Path) -> str | Path:
+    """``name_or_path`` if it names a shipped or registered prior or a prior directory, else a
+    ValueError saying what was looked for (a setting's validator: nothing is loaded)."""
+    if str(name_or_path) in _PRIORS or (SHIPPED_DIR / str(name_or_path) / CONFIG).exists():
+        return name_or_path
+    path = Path(name_or_path)
+    if not path.is_dir():
+        known = shipped_priors() + sorted(_PRIORS)
+        raise ValueError(f"no prior {str(name_or_path)!r}: not a directory, a shipped or a registered prior "
+                         f"(known: {', '.join(known) or 'none'})")
+    if not (path / CONFIG).exists():
+        raise ValueError(f"{path} is not a prior directory: it has no {CONFIG}")
+    _prior_section(path, read_json(path / CONFIG))
+    return name_or_path
+
+
 def load_prior(name_or_path: str | Path, device: str | None = None) -> DiffusionPrior:
     """A shipped prior by name (see ``bbo priors``), a registered one, or a directory written by
     :func:`save_prior`."""
@@ -140,6 +177,7 @@ def load_prior(name_or_path: str | Path, device: str | None = None) -> Diffusion
     if not (path / CONFIG).exists():
         raise FileNotFoundError(f"{path}: missing {CONFIG}; is this a directory written by save_prior?")
     config = read_json(path / CONFIG)
+    _prior_section(path, config)  # before any weights are read
     from bbo.diffusion.codec import build_codec
 
     if config.get("format") == "bbo-prior/1":  # denoiser and codec specs inline, weights beside
@@ -157,9 +195,9 @@ def load_prior(name_or_path: str | Path, device: str | None = None) -> Diffusion
                  if (path / "codec.json").exists() else None)
     else:
         raise ValueError(f"{path / CONFIG}: unknown prior format {config.get('format')!r}")
-    p = config["prior"]
-    prior = DiffusionPrior(denoiser, tuple(p["shape"]), codec, num_train_timesteps=p["num_train_timesteps"],
-                           beta_schedule=p["beta_schedule"], sample_steps=p["sample_steps"], info=config.get("info"),
+    p = _prior_section(path, config)
+    prior = DiffusionPrior(denoiser, tuple(p.shape), codec, num_train_timesteps=p.num_train_timesteps,
+                           beta_schedule=p.beta_schedule, sample_steps=p.sample_steps, info=config.get("info"),
                            domain=config.get("domain"))
     prior.eval()
     prior.source = path  # where a consistency model shipped with the prior is found

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from bbo.diffusion import DiffusionPrior, build_denoiser, load_prior
 from bbo.diffusion.checkpoint import load_model, read_json, save_model
@@ -74,6 +74,13 @@ class GenerativeSettings(Settings):
     beta: float = 1.0
     reward_margin: float = Field(1.0, gt=0)
     device: str | None = None
+
+    @field_validator("prior")
+    @classmethod
+    def _prior_exists(cls, prior):
+        from bbo.diffusion.checkpoint import check_prior
+
+        return prior if prior is None else check_prior(prior)
 
 
 class GenerativeStrategy(Strategy):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from bbo.optimizer import Optimizer, register_optimizer
 from bbo.strategy import Settings, Strategy
@@ -26,6 +26,13 @@ class RandomSettings(Settings):
     prior: str | Path | None = None
     sample_steps: int | None = Field(None, ge=1)
     device: str | None = None
+
+    @field_validator("prior")
+    @classmethod
+    def _prior_exists(cls, prior):
+        from bbo.diffusion.checkpoint import check_prior
+
+        return prior if prior is None else check_prior(prior)
 
 
 class RandomStrategy(Strategy):

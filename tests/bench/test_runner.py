@@ -10,7 +10,7 @@ from bbo.study import Journal
 def test_a_worker_whose_benchmark_process_is_gone_stops_and_frees_its_journal(tmp_path, monkeypatch):
     """After the benchmark process is killed, its workers must not run on and write the journals a
     resume is about to open: each stops before its next batch and releases the journal."""
-    cfg = parse_config({"name": "t", "tasks": ["tests.fake_oracles:heavy_atoms"], "budget": 40,
+    cfg = parse_config({"name": "t", "plugins": ["tests.fake_oracles"], "tasks": ["tests.fake_oracles:heavy_atoms"], "budget": 40,
                         "optimizers": [{"kind": "random", "batch_size": 10}]})
     task, spec = cfg.tasks[0], cfg.optimizers[0]
     run_dir = tmp_path / "run"

@@ -10,7 +10,10 @@ import numpy as np
 
 from bbo.domains import register_domain
 from bbo.domains.base import Domain
-from oracles.chem import canonical_smiles, mol_from_smiles
+from oracles.chem import MAX_SMILES_LENGTH, canonical_smiles, mol_from_smiles, smiles_size_problem
+
+#: the largest molecule the domain accepts, in heavy atoms (the oracles score at most 100)
+MAX_ATOMS = 500
 
 
 @register_domain
@@ -25,13 +28,19 @@ class MoleculeDomain(Domain):
     pretrain_command = "bbo.domains.molecule.cli:pretrain"
 
     def validate(self, obj: Any) -> str | None:
+        """Size first (at most ``MAX_SMILES_LENGTH`` = 2,000 characters and ``MAX_ATOMS`` = 500 heavy
+        atoms: RDKit crashes the process on far larger ones), then RDKit's parse."""
         if not isinstance(obj, str):
             return f"expected a SMILES string, got {type(obj).__name__}"
+        if len(obj) > MAX_SMILES_LENGTH:
+            return smiles_size_problem(obj)
         if mol_from_smiles(obj) is None:
             return f"RDKit cannot parse SMILES {obj!r}"
-        return None
+        return smiles_size_problem(obj, MAX_ATOMS)
 
     def key(self, obj: str) -> str:
+        if isinstance(obj, str) and len(obj) > MAX_SMILES_LENGTH:
+            raise ValueError(smiles_size_problem(obj))
         return canonical_smiles(obj) or obj
 
     def is_single(self, x: Any) -> bool:
