@@ -31,10 +31,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from bbo.optimizer import Optimizer
@@ -46,6 +46,25 @@ class Settings(BaseModel):
     not an integer), stored in the journal as JSON."""
 
     model_config = ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True, protected_namespaces=())
+
+
+def _known_prior(prior: str | Path) -> str | Path:
+    from bbo.diffusion.checkpoint import check_prior
+
+    return check_prior(prior)
+
+
+#: a setting naming a diffusion prior (shipped, registered, or a directory), checked on validation
+PriorSetting = Annotated[str | Path, AfterValidator(_known_prior)]
+
+
+def stored_prior(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings as stored: a prior given as a directory becomes an absolute path, so that the
+    study resumes from any working directory."""
+    prior = settings.get("prior")
+    if prior is not None and Path(prior).exists():
+        settings["prior"] = str(Path(prior).resolve())
+    return settings
 
 
 class Strategy(ABC):

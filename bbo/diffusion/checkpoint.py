@@ -141,18 +141,31 @@ def register_prior(name: str, source: str | Path | Callable[[], DiffusionPrior])
     _PRIORS[name] = source
 
 
-def check_prior(name_or_path: str | Path) -> str | Path:
-    """``name_or_path`` if it names a shipped or registered prior or a prior directory, else a
-    ValueError saying what was looked for (a setting's validator: nothing is loaded)."""
-    if str(name_or_path) in _PRIORS or (SHIPPED_DIR / str(name_or_path) / CONFIG).exists():
-        return name_or_path
-    path = Path(name_or_path)
+def _prior_dir(name_or_path: str | Path) -> Path:
+    """The directory of a shipped prior, a prior registered as a directory, or a path; a
+    FileNotFoundError saying what was looked for."""
+    registered = _PRIORS.get(str(name_or_path))
+    path = Path(registered if registered is not None else name_or_path)
+    if registered is None and not path.exists() and (SHIPPED_DIR / str(name_or_path)).exists():
+        path = SHIPPED_DIR / str(name_or_path)
     if not path.is_dir():
         known = shipped_priors() + sorted(_PRIORS)
-        raise ValueError(f"no prior {str(name_or_path)!r}: not a directory, a shipped or a registered prior "
-                         f"(known: {', '.join(known) or 'none'})")
+        raise FileNotFoundError(f"no prior at {str(name_or_path)!r}: not a directory, a shipped or a registered "
+                                f"prior ({', '.join(known) or 'none known'})")
     if not (path / CONFIG).exists():
-        raise ValueError(f"{path} is not a prior directory: it has no {CONFIG}")
+        raise FileNotFoundError(f"{path}: missing {CONFIG}; is this a directory written by save_prior?")
+    return path
+
+
+def check_prior(name_or_path: str | Path) -> str | Path:
+    """``name_or_path`` if it names a registered prior factory or a prior directory whose config
+    is valid, else a ValueError saying what is wrong (a setting's validator: no weights are read)."""
+    if callable(_PRIORS.get(str(name_or_path))):
+        return name_or_path
+    try:
+        path = _prior_dir(name_or_path)
+    except FileNotFoundError as err:
+        raise ValueError(str(err)) from None
     _prior_section(path, read_json(path / CONFIG))
     return name_or_path
 
@@ -167,15 +180,7 @@ def load_prior(name_or_path: str | Path, device: str | None = None) -> Diffusion
             raise TypeError(f"the factory of prior {name_or_path!r} returned {type(prior).__name__}, not a DiffusionPrior")
         prior.eval()
         return prior.to(device) if device else prior
-    path = Path(registered if registered is not None else name_or_path)
-    if registered is None and not path.exists() and (SHIPPED_DIR / str(name_or_path)).exists():
-        path = SHIPPED_DIR / str(name_or_path)
-    if not path.is_dir():
-        known = shipped_priors() + sorted(_PRIORS)
-        raise FileNotFoundError(f"no prior at {name_or_path!r}: not a directory, a shipped or a registered prior "
-                                f"({', '.join(known) or 'none known'})")
-    if not (path / CONFIG).exists():
-        raise FileNotFoundError(f"{path}: missing {CONFIG}; is this a directory written by save_prior?")
+    path = _prior_dir(name_or_path)
     config = read_json(path / CONFIG)
     _prior_section(path, config)  # before any weights are read
     from bbo.diffusion.codec import build_codec

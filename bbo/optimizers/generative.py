@@ -20,14 +20,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from bbo.diffusion import DiffusionPrior, build_denoiser, load_prior
 from bbo.diffusion.checkpoint import load_model, read_json, save_model
 from bbo.diffusion.denoisers import StitchedDenoiser
 from bbo.optimizer import Optimizer
-from bbo.optimizers.random_search import _resolved_prior
-from bbo.strategy import Settings, Strategy
+from bbo.strategy import PriorSetting, Settings, Strategy, stored_prior
 from bbo.study import Trial
 from bbo.surrogates.ensemble import BootstrapEnsemble, capped_standardized
 
@@ -65,7 +64,7 @@ class GenerativeSettings(Settings):
     device: None = CUDA when present.
     """
 
-    prior: str | Path
+    prior: PriorSetting
     sample_steps: int | None = Field(None, ge=1)
     surrogate_heads: int = Field(4, ge=1)
     surrogate_hidden: int = Field(256, ge=1)
@@ -74,13 +73,6 @@ class GenerativeSettings(Settings):
     beta: float = 1.0
     reward_margin: float = Field(1.0, gt=0)
     device: str | None = None
-
-    @field_validator("prior")
-    @classmethod
-    def _prior_exists(cls, prior):
-        from bbo.diffusion.checkpoint import check_prior
-
-        return prior if prior is None else check_prior(prior)
 
 
 class GenerativeStrategy(Strategy):
@@ -109,7 +101,7 @@ class GenerativeStrategy(Strategy):
         return self.prior.domain_spec()
 
     def config(self) -> dict[str, Any]:
-        return _resolved_prior(super().config())
+        return stored_prior(super().config())
 
     # --------------------------------------------------------------------------- proposals
     def propose(self, n: int, rng: np.random.Generator, study: Optimizer) -> list[Any]:

@@ -9,30 +9,22 @@ values.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from bbo.optimizer import Optimizer, register_optimizer
-from bbo.strategy import Settings, Strategy
+from bbo.strategy import PriorSetting, Settings, Strategy, stored_prior
 
 
 class RandomSettings(Settings):
     """prior: a diffusion prior to sample (name or directory); None draws the domain's reference.
     sample_steps: DDIM steps per prior sample (default the prior's). device: None = CUDA when present."""
 
-    prior: str | Path | None = None
+    prior: PriorSetting | None = None
     sample_steps: int | None = Field(None, ge=1)
     device: str | None = None
-
-    @field_validator("prior")
-    @classmethod
-    def _prior_exists(cls, prior):
-        from bbo.diffusion.checkpoint import check_prior
-
-        return prior if prior is None else check_prior(prior)
 
 
 class RandomStrategy(Strategy):
@@ -70,15 +62,7 @@ class RandomStrategy(Strategy):
         return study.domain.sample_reference(n, rng)
 
     def config(self) -> dict[str, Any]:
-        return _resolved_prior(super().config())
-
-
-def _resolved_prior(settings: dict[str, Any]) -> dict[str, Any]:
-    """A prior given as a directory is stored as an absolute path, so the study resumes from anywhere."""
-    prior = settings.get("prior")
-    if prior is not None and Path(prior).exists():
-        settings["prior"] = str(Path(prior).resolve())
-    return settings
+        return stored_prior(super().config())
 
 
 @register_optimizer
