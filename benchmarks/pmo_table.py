@@ -1,0 +1,98 @@
+"""The PMO results table from a `bbo compare benchmarks/pmo.yaml` run directory.
+
+    python benchmarks/pmo_table.py runs/pmo-compare [--plot runs/pmo-compare/sums.png]
+
+Prints markdown: per-task top-10 AUC (mean ± sd over the seeds present) for each optimizer, the
+sum over tasks (only over tasks every listed optimizer finished, so that sums compare), and per
+optimizer the mean top-100 diversity, SA and novelty against MOSES train and the mean wall time
+per run. Runs that have not reached their budget are left out and counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+ORDER = ["random", "random-prior", "genetic", "botorch", "sqdf", "pgraft"]
+
+
+def load(out: Path) -> tuple[pd.DataFrame, int]:
+    rows, unfinished = [], 0
+    for path in sorted(out.glob("*/*/seed*/summary.json")):
+        summary = json.loads(path.read_text())
+        if summary["calls"] < summary["budget"]:
+            unfinished += 1
+            continue
+        rows.append(summary)
+    return pd.DataFrame(rows), unfinished
+
+
+def table(df: pd.DataFrame) -> tuple[str, pd.Series]:
+    optimizers = [o for o in ORDER if o in set(df.optimizer)] + sorted(set(df.optimizer) - set(ORDER))
+    g = df.groupby(["task", "optimizer"])["top10_auc"]
+    mean, std, n = g.mean().unstack(), g.std(ddof=1).unstack(), g.size().unstack()
+    complete = mean[optimizers].dropna().index  # tasks every optimizer finished
+    lines = ["| task | " + " | ".join(optimizers) + " |", "|---" * (len(optimizers) + 1) + "|"]
+    for task in mean.index:
+        cells = []
+        best = mean.loc[task, optimizers].max()
+        for o in optimizers:
+            m = mean.loc[task].get(o)
+            if pd.isna(m):
+                cells.append("")
+                continue
+            sd = std.loc[task].get(o)
+            cell = f"{m:.3f}" + (f" ± {sd:.3f}" if n.loc[task].get(o, 1) > 1 and not pd.isna(sd) else "")
+            cells.append(f"**{cell}**" if m == best else cell)
+        lines.append(f"| {task.removeprefix('pmo_')} | " + " | ".join(cells) + " |")
+    sums = mean.loc[complete, optimizers].sum()
+    lines.append(f"| **sum over {len(complete)} tasks** | "
+                 + " | ".join(f"**{sums[o]:.2f}**" if sums[o] == sums.max() else f"{sums[o]:.2f}" for o in optimizers)
+                 + " |")
+    per_opt = df.groupby("optimizer")[["diversity_top100", "sa_top100", "novelty_top100", "wall_time_s"]].mean()
+    lines += ["", "| optimizer | diversity (top 100) | SA (top 100) | novelty (top 100) | wall time per run (s) |",
+              "|---|---|---|---|---|"]
+    for o in optimizers:
+        r = per_opt.loc[o]
+        lines.append(f"| {o} | {r.diversity_top100:.3f} | {r.sa_top100:.2f} | {r.novelty_top100:.3f} | "
+                     f"{r.wall_time_s:.0f} |")
+    return "\n".join(lines), sums
+
+
+def plot(sums: pd.Series, path: Path, n_tasks: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.bar(sums.index, sums.values, color="#4c72b0")
+    for i, v in enumerate(sums.values):
+        ax.text(i, v, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel(f"sum of top-10 AUC ({n_tasks} tasks)")
+    ax.set_title("PMO at 1,000 oracle calls")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--plot", type=Path)
+    args = parser.parse_args()
+    df, unfinished = load(args.out)
+    if df.empty:
+        raise SystemExit(f"no finished runs under {args.out}")
+    text, sums = table(df)
+    print(text)
+    print(f"\n{len(df)} finished runs, seeds {sorted(set(df.seed))}; {unfinished} unfinished left out")
+    if args.plot:
+        plot(sums, args.plot, int(df.groupby("task").optimizer.nunique().eq(len(sums)).sum()))
+
+
+if __name__ == "__main__":
+    main()
