@@ -5,7 +5,8 @@
 Prints markdown: per-task top-10 AUC (mean ± sd over the seeds present) for each optimizer, the
 sum over tasks (only over tasks every listed optimizer finished, so that sums compare), and per
 optimizer the mean top-100 diversity, SA and novelty against MOSES train and the mean wall time
-per run. Runs that have not reached their budget are left out and counted.
+per run; with ``--reach`` the mean oracle value of rounds 1, 5 and 10 of the generative optimizers'
+proposals against the prior's. Runs that have not reached their budget are left out and counted.
 """
 
 from __future__ import annotations
@@ -62,6 +63,36 @@ def table(df: pd.DataFrame) -> tuple[str, pd.Series]:
     return "\n".join(lines), sums
 
 
+def reach(out: Path, optimizers: tuple[str, ...] = ("random-prior", "sqdf", "pgraft")) -> str:
+    """The policy's reach: the mean oracle value of each round's asked molecules (rounds 1, 5 and
+    10 of 100 calls), seed 0, per task: how far fine-tuning moves the proposals from the prior's."""
+    import sqlite3
+
+    lines = ["| task | " + " | ".join(f"{o} r1 / r5 / r10" for o in optimizers) + " |",
+             "|---" * (len(optimizers) + 1) + "|"]
+    tasks = sorted({p.parent.parent.parent.name for p in out.glob("*/*/seed0/journal.db")})
+    for task in tasks:
+        cells = []
+        for o in optimizers:
+            path = out / task / o / "seed0" / "journal.db"
+            if not path.exists():
+                cells.append("")
+                continue
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            rows = db.execute("SELECT value FROM trials WHERE state = 'COMPLETE' AND source = 'asked' "
+                              "ORDER BY number").fetchall()
+            db.close()
+            v = [r[0] for r in rows]
+            if len(v) < 1000:
+                cells.append("")
+                continue
+            means = [sum(v[i * 100:(i + 1) * 100]) / 100 for i in (0, 4, 9)]
+            cells.append(" / ".join(f"{m:.3f}" for m in means))
+        if any(cells):
+            lines.append(f"| {task.removeprefix('pmo_')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def plot(sums: pd.Series, path: Path, n_tasks: int) -> None:
     import matplotlib
 
@@ -83,6 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
     parser.add_argument("--plot", type=Path)
+    parser.add_argument("--reach", action="store_true", help="also the per-round mean of the generative proposals")
     args = parser.parse_args()
     df, unfinished = load(args.out)
     if df.empty:
@@ -90,6 +122,8 @@ def main() -> None:
     text, sums = table(df)
     print(text)
     print(f"\n{len(df)} finished runs, seeds {sorted(set(df.seed))}; {unfinished} unfinished left out")
+    if args.reach:
+        print("\n" + reach(args.out))
     if args.plot:
         plot(sums, args.plot, int(df.groupby("task").optimizer.nunique().eq(len(sums)).sum()))
 
