@@ -27,7 +27,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, create_model
 
 from bbo.domains import Domain, get_domain
-from bbo.strategy import Strategy
+from bbo.strategy import Strategy, validation_message
 from bbo.study import Journal, JournalError, Trial, TrialSource, TrialState, TrialUpdate, trials_dataframe
 
 Direction = Literal["maximize", "minimize"]
@@ -460,16 +460,8 @@ def _validated(model: type[BaseModel], values: dict[str, Any], who: str) -> Base
     try:
         return model.model_validate(values)
     except ValidationError as err:
-        problems = []
-        for e in err.errors():
-            where = ".".join(str(x) for x in e["loc"]) or "settings"
-            msg = e["msg"].removeprefix("Value error, ")
-            if e["type"] == "extra_forbidden":
-                allowed = ", ".join(sorted(model.model_fields))
-                msg = f"unknown setting; allowed: {allowed}"
-            got = "" if e["type"] in ("missing", "extra_forbidden") else f" (got {e['input']!r})"
-            problems.append(f"{where}: {msg}{got}")
-        raise ValueError(f"{who}: " + "; ".join(problems)) from None
+        message = validation_message(err, lambda _: sorted(model.model_fields), unknown="unknown setting")
+        raise ValueError(f"{who}: {message}") from None
 
 
 def _import_builtin_optimizers() -> None:

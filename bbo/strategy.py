@@ -30,11 +30,12 @@ any file is touched, and shared settings are inherited instead of repeated in ea
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 if TYPE_CHECKING:
     from bbo.optimizer import Optimizer
@@ -46,6 +47,24 @@ class Settings(BaseModel):
     not an integer), stored in the journal as JSON."""
 
     model_config = ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True, protected_namespaces=())
+
+
+def validation_message(err: ValidationError, allowed: Callable[[tuple], list[str]],
+                       unknown: str = "unknown key") -> str:
+    """A pydantic error as one readable line per problem, each naming the field: what configs and
+    optimizer constructors report. ``allowed(parent_loc)`` lists the keys valid where an unknown
+    key was found."""
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = f"{unknown}; allowed: {', '.join(allowed(e['loc'][:-1]))}"
+        if e["type"] == "missing":
+            msg = "required field is missing"
+        got = f" (got {e['input']!r})" if e["type"] not in ("missing", "value_error", "extra_forbidden") else ""
+        parts.append(f"{loc}: {msg}{got}" if loc else f"{msg}{got}")
+    return "; ".join(parts)
 
 
 def _known_prior(prior: str | Path) -> str | Path:

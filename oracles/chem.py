@@ -21,14 +21,10 @@ MAX_SMILES_LENGTH = 2000
 MAX_ORACLE_HEAVY_ATOMS = 100
 
 
-def smiles_size_problem(smiles: str, max_atoms: int | None = None) -> str | None:
-    """Why ``smiles`` is too large to handle (string length, then heavy atoms), or None."""
+def smiles_size_problem(smiles: str) -> str | None:
+    """Why ``smiles`` is too long to parse safely, or None."""
     if isinstance(smiles, str) and len(smiles) > MAX_SMILES_LENGTH:
         return f"SMILES of {len(smiles):,} characters is longer than the limit of {MAX_SMILES_LENGTH:,}"
-    if max_atoms is not None:
-        mol = mol_from_smiles(smiles)
-        if mol is not None and mol.GetNumHeavyAtoms() > max_atoms:
-            return f"{mol.GetNumHeavyAtoms()} heavy atoms is more than the limit of {max_atoms}"
     return None
 
 

@@ -30,6 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
 from bbo.optimizer import OPTIMIZERS, _import_builtin_optimizers
+from bbo.strategy import validation_message
 
 
 class ConfigError(ValueError):
@@ -270,7 +271,7 @@ def parse_config(data: dict[str, Any], source: str = "config") -> BenchmarkConfi
     try:
         return BenchmarkConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(f"{source}: {_one_line(err)}") from None
+        raise ConfigError(f"{source}: {validation_message(err, _allowed_keys)}") from None
 
 
 def _allowed_keys(parent: tuple) -> list[str]:
@@ -280,17 +281,3 @@ def _allowed_keys(parent: tuple) -> list[str]:
     elif parent and parent[0] == "executor":
         model = ExecutorSpec
     return sorted(model.model_fields)
-
-
-def _one_line(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"])
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = f"unknown key; allowed: {', '.join(_allowed_keys(e['loc'][:-1]))}"
-        if e["type"] == "missing":
-            msg = "required field is missing"
-        got = f" (got {e['input']!r})" if e["type"] not in ("missing", "value_error", "extra_forbidden") else ""
-        parts.append(f"{loc}: {msg}{got}" if loc else f"{msg}{got}")
-    return "; ".join(parts)

@@ -182,7 +182,7 @@ def load_prior(name_or_path: str | Path, device: str | None = None) -> Diffusion
         return prior.to(device) if device else prior
     path = _prior_dir(name_or_path)
     config = read_json(path / CONFIG)
-    _prior_section(path, config)  # before any weights are read
+    p = _prior_section(path, config)  # before any weights are read
     from bbo.diffusion.codec import build_codec
 
     if config.get("format") == "bbo-prior/1":  # denoiser and codec specs inline, weights beside
@@ -200,7 +200,6 @@ def load_prior(name_or_path: str | Path, device: str | None = None) -> Diffusion
                  if (path / "codec.json").exists() else None)
     else:
         raise ValueError(f"{path / CONFIG}: unknown prior format {config.get('format')!r}")
-    p = _prior_section(path, config)
     prior = DiffusionPrior(denoiser, tuple(p.shape), codec, num_train_timesteps=p.num_train_timesteps,
                            beta_schedule=p.beta_schedule, sample_steps=p.sample_steps, info=config.get("info"),
                            domain=config.get("domain"))

@@ -9,13 +9,14 @@ and a :func:`bbo.domains.register_domain` entry.
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+
+from oracles.base import exact_key
 
 
 class Domain(ABC):
@@ -90,8 +91,6 @@ class Domain(ABC):
 
 
 def array_key(arr: np.ndarray) -> str:
-    """A digest of an array's exact dtype, shape and bytes: the identity of numeric objects."""
-    arr = np.ascontiguousarray(arr)
-    h = hashlib.sha256(f"{arr.dtype.str}{arr.shape}".encode())
-    h.update(arr.tobytes())
-    return h.hexdigest()
+    """A digest of an array's exact dtype, shape and bytes: the identity of numeric objects (the
+    same as an oracle's default key, :func:`oracles.base.exact_key`)."""
+    return exact_key(np.asarray(arr))

@@ -2,7 +2,7 @@
 intermediate noise level.
 
 Anil, Haque, Kannen, Nagaraj, Shakkottai, Shanmugam, "Fine-Tuning Diffusion Models via
-Intermediate Distribution Shaping" (arXiv 2510.02692); ``shared/algorithms.md`` §3. No official
+Intermediate Distribution Shaping" (arXiv 2510.02692, ICLR 2026). No official
 code: written from the paper.
 
 Each round: sample ``M`` trajectories from the current (stitched) policy, score their clean ends

@@ -1,8 +1,8 @@
 """SQDF: diffusion fine-tuning by the reparameterized policy gradient of a soft-Q estimate.
 
 Kang, Lee, Shin, Om, Park, "Diffusion Fine-Tuning via Reparameterized Policy Gradient of the Soft
-Q-Function" (arXiv 2512.04559). Written from the paper and ``shared/algorithms.md`` §2; the
-authors' code was read for details only.
+Q-Function" (arXiv 2512.04559, ICLR 2026). Written from the paper; the authors' code
+(github.com/Shin-woocheol/SQDF) was read for details only.
 
 Per training sample (a stored trajectory and a step ``k`` of it, time ``t -> t_prev``, ``tau`` =
 ``K - 1 - k`` steps remaining after it):

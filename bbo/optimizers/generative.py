@@ -23,7 +23,7 @@ from torch import nn
 from pydantic import Field
 
 from bbo.diffusion import DiffusionPrior, build_denoiser, load_prior
-from bbo.diffusion.checkpoint import load_model, read_json, save_model
+from bbo.diffusion.checkpoint import load_model, load_weights, read_json, save_model
 from bbo.diffusion.denoisers import StitchedDenoiser
 from bbo.optimizer import Optimizer
 from bbo.strategy import PriorSetting, Settings, Strategy, stored_prior
@@ -155,28 +155,17 @@ class GenerativeStrategy(Strategy):
 
     def load(self, directory: Path) -> None:
         target = directory / POLICY_DIR
-        if (target / "config.json").exists() and not (target / "state.json").exists():
-            return self._load_earlier_layout(target)
-        if not (target / "state.json").exists():
+        if (target / "state.json").exists():
+            state = read_json(target / "state.json")
+            fine_tuned = state["policy"] != "prior"
+            denoiser = load_model(target, "denoiser", build_denoiser) if fine_tuned else None
+        elif (target / "config.json").exists():  # the layout before the one model format: spec inline
+            state = read_json(target / "config.json")
+            fine_tuned = state["denoiser"] != "prior"
+            denoiser = build_denoiser(state["denoiser"]) if fine_tuned else None
+            if fine_tuned:
+                load_weights(denoiser, target / "denoiser.safetensors", "policy")
+        else:
             raise FileNotFoundError(f"{target}: no policy checkpoint to resume round {self.study.round} from")
-        state = read_json(target / "state.json")
         self.round_log = list(state.get("rounds", []))
-        if state["policy"] == "prior":
-            self.policy = self.prior
-            return
-        denoiser = load_model(target, "denoiser", build_denoiser)
-        self.policy = self.prior.with_denoiser(denoiser.to(self.device))
-
-    def _load_earlier_layout(self, target: Path) -> None:
-        """Round checkpoints written before the one model format: ``config.json`` with the
-        denoiser's spec inline, weights in ``denoiser.safetensors``."""
-        from bbo.diffusion.checkpoint import load_weights
-
-        config = read_json(target / "config.json")
-        self.round_log = list(config.get("rounds", []))
-        if config["denoiser"] == "prior":
-            self.policy = self.prior
-            return
-        denoiser = build_denoiser(config["denoiser"])
-        load_weights(denoiser, target / "denoiser.safetensors", "policy")
-        self.policy = self.prior.with_denoiser(denoiser.to(self.device))
+        self.policy = self.prior.with_denoiser(denoiser.to(self.device)) if fine_tuned else self.prior

@@ -34,9 +34,12 @@ class MoleculeDomain(Domain):
             return f"expected a SMILES string, got {type(obj).__name__}"
         if len(obj) > MAX_SMILES_LENGTH:
             return smiles_size_problem(obj)
-        if mol_from_smiles(obj) is None:
+        mol = mol_from_smiles(obj)
+        if mol is None:
             return f"RDKit cannot parse SMILES {obj!r}"
-        return smiles_size_problem(obj, MAX_ATOMS)
+        if mol.GetNumHeavyAtoms() > MAX_ATOMS:
+            return f"{mol.GetNumHeavyAtoms()} heavy atoms is more than the limit of {MAX_ATOMS}"
+        return None
 
     def key(self, obj: str) -> str:
         if isinstance(obj, str) and len(obj) > MAX_SMILES_LENGTH:
