@@ -4,6 +4,7 @@ checkpoint is safetensors weights plus JSON, never a pickle.
 * :class:`GaussianMixtureDenoiser`: the exact noise prediction of a Gaussian mixture (no weights
   to learn), the ground truth of the analytic tests.
 * :class:`MLPDenoiser`: a residual MLP with a sinusoidal time embedding, for vectors and latents.
+* :class:`UNet2DDenoiser`: diffusers' ``UNet2DModel``, for images in pixel space.
 * :class:`ResidualDenoiser`: a frozen base plus a trainable correction whose last layer starts
   at zero, so a policy starts exactly at its prior.
 * :class:`NoiseGatedCorrection`: such a correction scaled by ``sqrt(alpha_bar_t)``, which keeps the
@@ -105,6 +106,28 @@ class MLPDenoiser(nn.Module):
 
     def config(self) -> dict[str, Any]:
         return {"dim": self.dim, "hidden": self.hidden, "depth": self.depth, "time_dim": self.time_dim}
+
+
+@register_denoiser
+class UNet2DDenoiser(nn.Module):
+    """diffusers' ``UNet2DModel`` as an epsilon predictor on ``batch x C x H x W``; ``config`` holds
+    the keyword arguments the UNet was built with (plain JSON), so it rebuilds without diffusers'
+    own config files."""
+
+    name = "unet2d"
+
+    def __init__(self, **unet_kwargs: Any) -> None:
+        super().__init__()
+        from diffusers import UNet2DModel
+
+        self.unet_kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in unet_kwargs.items()}
+        self.unet = UNet2DModel(**{k: tuple(v) if isinstance(v, list) else v for k, v in self.unet_kwargs.items()})
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.unet(x, t).sample
+
+    def config(self) -> dict[str, Any]:
+        return dict(self.unet_kwargs)
 
 
 @register_denoiser

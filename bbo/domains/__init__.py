@@ -14,7 +14,8 @@ from typing import Any
 
 from bbo.domains.base import Domain, array_key
 
-_BUILTIN = {"molecule": "bbo.domains.molecule:MoleculeDomain", "vector": "bbo.domains.vector:VectorDomain"}
+_BUILTIN = {"image": "bbo.domains.image:ImageDomain", "molecule": "bbo.domains.molecule:MoleculeDomain",
+            "vector": "bbo.domains.vector:VectorDomain"}
 DOMAINS: dict[str, type[Domain]] = {}
 
 
