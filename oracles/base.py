@@ -235,6 +235,7 @@ def _load_builtin() -> None:
     # importing the modules runs their @register decorators
     importlib.import_module("oracles.molecules")
     importlib.import_module("oracles.pmo")
+    importlib.import_module("oracles.images")
 
 
 # ------------------------------------------------------------------------------- budget and cache
