@@ -136,6 +136,10 @@ class Optimizer:
             name = asked.name if isinstance(asked, Domain) else asked.get("name") if isinstance(asked, dict) else asked
             if name is not None and name != domain.name:
                 raise ValueError(f"{self.name}: its prior generates in the {domain.name!r} domain, not {name!r}")
+            detailed = isinstance(asked, Domain) or (isinstance(asked, dict) and set(asked) - {"name"})
+            if detailed and get_domain(asked) != domain:  # e.g. a prior's image size is not the oracle's
+                raise ValueError(f"{self.name}: its prior generates {domain!r}, but the objects asked for are "
+                                 f"{get_domain(asked)!r}")
             return domain
         spec = asked if asked is not None else self.strategy_class.default_domain
         if spec is None:
@@ -227,8 +231,10 @@ class Optimizer:
                     if reason is not None:
                         raise RuntimeError(f"{self.name} proposed an invalid object at {i}: {reason}")
                 keys = [self.domain.key(o) for o in objects]
+                metadata = self.strategy.proposal_metadata(objects)
                 trial_numbers = self._journal.add_running(
-                    [self.domain.to_json(o) for o in objects], [_key_text(k) for k in keys], self._round, self.name
+                    [self.domain.to_json(o) for o in objects], [_key_text(k) for k in keys], self._round, self.name,
+                    metadata,
                 )
                 for key, number in zip(keys, trial_numbers):
                     self._pending[_key_text(key)].append(number)

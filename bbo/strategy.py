@@ -122,6 +122,12 @@ class Strategy(ABC):
     def propose(self, n: int, rng: np.random.Generator, study: Optimizer) -> list[Any]:
         """``n`` new valid objects of the study's domain, drawn from ``rng`` only."""
 
+    def proposal_metadata(self, objects: list[Any]) -> list[dict[str, Any]] | None:
+        """JSON metadata stored with each object of the last :meth:`propose` in its trial (what
+        produced it, e.g. a diffusion sample's initial noise), in the same transaction as the ask,
+        so a resumed study reads it back from the journal. Default: none."""
+        return None
+
     def update(self, study: Optimizer, trials: list[Trial]) -> None:
         """The round-end update on the COMPLETE ``trials`` told when the round ended (scores in
         ``study.score``). Default: nothing to learn."""

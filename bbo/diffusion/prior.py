@@ -177,11 +177,14 @@ class DiffusionPrior(nn.Module):
         x_T: torch.Tensor | None = None,
         stop_at: int | None = None,
         then: DiffusionPrior | None = None,
+        eta: float = 1.0,
     ) -> torch.Tensor | Trajectory:
         """Sample ``n`` diffusion-space tensors (``n x *shape``), or the whole trajectory.
 
         ``stop_at``/``then`` stitch two models (P-GRAFT): this model runs the steps whose timestep
-        is ``>= stop_at`` and ``then`` the rest.
+        is ``>= stop_at`` and ``then`` the rest. ``eta = 0`` is the deterministic DDIM sampler (the
+        probability-flow ODE): the sample is then a function of ``x_T`` alone, the map that
+        BO in noise space searches through.
         """
         device = self.alphas_cumprod.device
         timesteps = self.timesteps(steps)
@@ -191,9 +194,9 @@ class DiffusionPrior(nn.Module):
         for i, t in enumerate(timesteps.tolist()):
             t_prev = int(timesteps[i + 1]) if i + 1 < k else -1
             model = self if (stop_at is None or then is None or t >= stop_at) else then
-            mean = model.step_mean(x, t, t_prev)
-            sigma = self.step_sigma(t, t_prev)
-            noise = torch.randn(x.shape, generator=generator, device=device)
+            mean = model.step_mean(x, t, t_prev, eta=eta)
+            sigma = float(self.step_coefficients(t, t_prev, eta)[2])
+            noise = torch.randn(x.shape, generator=generator, device=device)  # drawn even at sigma 0: one stream
             x = mean + sigma * noise
             states.append(x)
             means.append(mean)

@@ -1,9 +1,10 @@
 """The optimizers, registered by name for configs and `load_optimizer`: random and graph GA
-baselines (BoTorch GP-BO, SQDF and P-GRAFT register here too)."""
+baselines, BoTorch GP-BO over molecules and over a prior's noise, SQDF and P-GRAFT."""
 
 from bbo.optimizer import OPTIMIZERS, register_optimizer
 from bbo.optimizers.botorch_bo import BoTorchOptimizer
 from bbo.optimizers.genetic import GeneticOptimizer
+from bbo.optimizers.noise_bo import NoiseBOOptimizer
 from bbo.optimizers.pgraft_optimizer import PGRAFTOptimizer
 from bbo.optimizers.random_search import RandomOptimizer
 from bbo.optimizers.sqdf_optimizer import SQDFOptimizer
@@ -12,6 +13,7 @@ __all__ = [
     "OPTIMIZERS",
     "BoTorchOptimizer",
     "GeneticOptimizer",
+    "NoiseBOOptimizer",
     "PGRAFTOptimizer",
     "RandomOptimizer",
     "SQDFOptimizer",

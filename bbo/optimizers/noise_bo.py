@@ -1,0 +1,230 @@
+"""Bayesian optimization in a diffusion prior's noise space: the baseline that searches the
+prior's initial noise instead of fine-tuning it.
+
+An object is ``decode(ODE(z))``: the prior's deterministic DDIM sampler (eta = 0, the
+probability-flow ODE) run from the initial noise ``z ~ N(0, I)``, so each object is a function of
+its ``z`` and ``z``'s distribution is the prior's. The GP works on ``u = Phi(z)`` in the unit cube
+(``Phi`` the standard normal CDF), where the prior is uniform; TuRBO-1's trust region
+(Eriksson et al., "Scalable Global Optimization via Local Bayesian Optimization", NeurIPS 2019)
+keeps the search local around the best ``u``, as BoTorch's TuRBO tutorial builds it:
+
+1. the first ``n_initial`` asks draw ``z`` from the prior;
+2. then a ``SingleTaskGP`` (BoTorch's default kernel and priors, standardized outcome) is fitted
+   on the told ``(u, y)``; the trust region is a box around the best ``u``, its side ``length``
+   scaled per dimension by the GP's lengthscales;
+3. ``n_candidates`` Sobol points in the box (each perturbing a random subset of about 20
+   coordinates of the centre) are scored by Thompson sampling, the batch is its ``n`` maxima;
+4. ``length`` doubles after ``success_tolerance`` improving batches in a row and halves after
+   ``failure_tolerance`` failing ones; below ``length_min`` it restarts at ``length_init`` (the
+   data are kept).
+
+The ``z`` of every ask is stored in its trial's metadata in the same transaction as the ask, and
+the trust region is replayed from the journal at every ask, so the optimizer has no state beyond
+its journal and resumes (even after SIGKILL) asking what an uninterrupted run would. Objects told
+without an ask (warm starts) have no ``z`` and are not used by the GP.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field, model_validator
+
+from bbo.optimizer import Optimizer, register_optimizer
+from bbo.strategy import PriorSetting, Settings, Strategy, stored_prior
+from bbo.study import Trial
+
+#: u is kept this far inside the unit cube, so Phi^-1(u) stays finite (|z| < 5.3)
+U_EPS = 1e-7
+
+
+class NoiseBOSettings(Settings):
+    """prior: the diffusion prior (shipped name or directory). sample_steps: its deterministic DDIM
+    steps (default the prior's). The rest are TuRBO-1's (see the module docstring);
+    ``failure_tolerance`` None is TuRBO's ``ceil(max(4, dim) / batch_size)``. device: where the
+    prior samples (None = CUDA when present; the GP runs on the CPU in float64)."""
+
+    prior: PriorSetting
+    sample_steps: int | None = Field(None, ge=1)
+    n_initial: int = Field(100, ge=2)
+    n_candidates: int = Field(2000, ge=1, le=100_000)
+    length_init: float = Field(0.8, gt=0, le=2)
+    length_min: float = Field(0.5**7, gt=0)
+    length_max: float = Field(1.6, gt=0, le=2)
+    success_tolerance: int = Field(3, ge=1)
+    failure_tolerance: int | None = Field(None, ge=1)
+    max_train: int = Field(2000, ge=2)
+    device: str | None = None
+
+    @model_validator(mode="after")
+    def _ordered_lengths(self) -> NoiseBOSettings:
+        if not self.length_min <= self.length_init <= self.length_max:
+            raise ValueError(f"need length_min <= length_init <= length_max, got {self.length_min}, "
+                             f"{self.length_init}, {self.length_max}")
+        return self
+
+
+def encode_noise(z: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(z, dtype="<f4").tobytes()).decode("ascii")
+
+
+def decode_noise(text: str, shape: tuple[int, ...]) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f4").reshape(shape).astype(np.float32)
+
+
+class NoiseBOStrategy(Strategy):
+    """TuRBO-1 over a diffusion prior's initial noise, decoded by its deterministic sampler."""
+
+    name = "noise_bo"
+    Settings = NoiseBOSettings
+    runtime_settings = ("device",)
+    default_batch_size = 100
+
+    def __init__(self, settings: NoiseBOSettings, study: Optimizer) -> None:
+        super().__init__(settings, study)
+        from bbo.diffusion import load_prior
+
+        self.device = torch.device(settings.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.prior = load_prior(settings.prior, device=str(self.device))
+        self.dim = math.prod(self.prior.shape)
+        self._noise: dict[str, np.ndarray] = {}  # key -> z of the last proposal, for its metadata
+        self.state: dict[str, Any] = {}  # the trust region after the last replay (for inspection)
+
+    def natural_domain(self) -> str | dict[str, Any]:
+        return self.prior.domain_spec()
+
+    def config(self) -> dict[str, Any]:
+        return stored_prior(super().config())
+
+    # ----------------------------------------------------------------------------- decoding
+    @torch.no_grad()
+    def decode(self, z: np.ndarray) -> list[Any]:
+        """Objects ``decode(ODE(z))`` for a batch of initial noises ``z`` (``n x dim``)."""
+        x_T = torch.as_tensor(z, dtype=torch.float32, device=self.device).reshape(len(z), *self.prior.shape)
+        x0 = self.prior.sample_tensors(len(z), x_T=x_T, eta=0.0, steps=self.settings.sample_steps)
+        return self.prior.decode(x0)
+
+    # ---------------------------------------------------------------------------- proposals
+    def propose(self, n: int, rng: np.random.Generator, study: Optimizer) -> list[Any]:
+        u_data, y_data = self._told(study)
+        if len(y_data) < self.settings.n_initial:
+            z = rng.standard_normal((n, self.dim))
+        else:
+            z = _probit(self._turbo(n, u_data, y_data, rng, study))
+        objects = self.decode(z)
+        out, noise = [], {}
+        for obj, zi in zip(objects, z):
+            if study.domain.validate(obj) is None:
+                out.append(obj)
+                noise[study.domain.key(obj)] = zi
+        while len(out) < n:  # a decoded sample the domain refuses: replaced by a prior draw
+            zi = rng.standard_normal(self.dim)
+            obj = self.decode(zi[None])[0]
+            if study.domain.validate(obj) is None:
+                out.append(obj)
+                noise[study.domain.key(obj)] = zi
+        self._noise = noise
+        return out
+
+    def proposal_metadata(self, objects: list[Any]) -> list[dict[str, Any]]:
+        return [{"noise": encode_noise(self._noise[self.study.domain.key(o)])} for o in objects]
+
+    def _told(self, study: Optimizer) -> tuple[np.ndarray, np.ndarray]:
+        """``u`` and scores of the COMPLETE asked trials, in ask order."""
+        trials: list[Trial] = [t for t in study.completed_trials() if "noise" in (t.metadata or {})]
+        trials.sort(key=lambda t: t.number)
+        if not trials:
+            return np.zeros((0, self.dim)), np.zeros(0)
+        z = np.stack([decode_noise(t.metadata["noise"], (self.dim,)) for t in trials]).astype(np.float64)
+        y = np.array([study.score(t.value) for t in trials], dtype=np.float64)
+        return _phi(z), y
+
+    def trust_region(self, y: np.ndarray, batch_size: int) -> dict[str, Any]:
+        """TuRBO-1's state replayed over the told scores in ask order, batch by batch after the
+        initial design: ``length``, the success and failure counters, restarts so far."""
+        s = self.settings
+        fail_tol = s.failure_tolerance or math.ceil(max(4.0, float(self.dim)) / batch_size)
+        state = {"length": s.length_init, "success": 0, "failure": 0, "restarts": 0,
+                 "failure_tolerance": fail_tol}
+        best = float(np.max(y[: s.n_initial]))
+        for start in range(s.n_initial, len(y), batch_size):
+            batch = y[start:start + batch_size]
+            if batch.max() > best + 1e-3 * abs(best):
+                state["success"], state["failure"] = state["success"] + 1, 0
+            else:
+                state["success"], state["failure"] = 0, state["failure"] + 1
+            if state["success"] == s.success_tolerance:
+                state["length"], state["success"] = min(2.0 * state["length"], s.length_max), 0
+            elif state["failure"] == fail_tol:
+                state["length"], state["failure"] = state["length"] / 2.0, 0
+            best = max(best, float(batch.max()))
+            if state["length"] < s.length_min:
+                state.update(length=s.length_init, success=0, failure=0, restarts=state["restarts"] + 1)
+        return state
+
+    def _turbo(self, n: int, u: np.ndarray, y: np.ndarray, rng: np.random.Generator, study: Optimizer) -> np.ndarray:
+        from botorch.fit import fit_gpytorch_mll
+        from botorch.generation import MaxPosteriorSampling
+        from botorch.models import SingleTaskGP
+        from botorch.models.transforms.outcome import Standardize
+        from gpytorch.mlls import ExactMarginalLogLikelihood
+        from linear_operator.utils.warnings import NumericalWarning
+
+        from bbo.optimizers.botorch_bo import TORCH_THREADS, _torch_threads
+
+        s = self.settings
+        self.state = state = self.trust_region(y, study.batch_size)
+        if len(y) > s.max_train:  # the best ones: the trust region lives around them
+            keep = np.argsort(-y, kind="stable")[: s.max_train]
+            u, y = u[keep], y[keep]
+        seed = int(rng.integers(2**31))
+        with _torch_threads(TORCH_THREADS), torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            warnings.simplefilter("ignore", NumericalWarning)  # jitter added to a near-singular Gram matrix
+            torch.manual_seed(seed)
+            X = torch.as_tensor(u, dtype=torch.float64)
+            Y = torch.as_tensor(y, dtype=torch.float64)[:, None]
+            model = SingleTaskGP(X, Y, outcome_transform=Standardize(m=1))
+            fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+            centre = X[Y[:, 0].argmax()]
+            lengthscale = model.covar_module.lengthscale.detach().reshape(-1)
+            if lengthscale.numel() == 1:
+                lengthscale = lengthscale.expand(self.dim)
+            weights = lengthscale / lengthscale.mean()
+            weights = weights / weights.log().mean().exp()  # product 1: the box keeps TuRBO's volume
+            lo = (centre - weights * state["length"] / 2).clamp(0.0, 1.0)
+            hi = (centre + weights * state["length"] / 2).clamp(0.0, 1.0)
+            sobol = torch.quasirandom.SobolEngine(self.dim, scramble=True, seed=seed)
+            pert = lo + (hi - lo) * sobol.draw(s.n_candidates).to(torch.float64)
+            prob = min(20.0 / self.dim, 1.0)
+            mask = torch.rand(s.n_candidates, self.dim, dtype=torch.float64) <= prob
+            none = mask.sum(1) == 0
+            mask[none, torch.randint(0, self.dim, (int(none.sum()),))] = True
+            candidates = torch.where(mask, pert, centre.expand_as(pert))
+            with torch.no_grad():
+                chosen = MaxPosteriorSampling(model=model, replacement=False)(candidates, num_samples=n)
+        return chosen.numpy()
+
+
+def _phi(z: np.ndarray) -> np.ndarray:
+    from scipy.special import ndtr
+
+    return ndtr(z)
+
+
+def _probit(u: np.ndarray) -> np.ndarray:
+    from scipy.special import ndtri
+
+    return ndtri(np.clip(u, U_EPS, 1 - U_EPS))
+
+
+@register_optimizer
+class NoiseBOOptimizer(Optimizer):
+    """TuRBO-style GP-BO over a diffusion prior's initial noise (settings: :class:`NoiseBOSettings`)."""
+
+    name = "noise_bo"
+    strategy_class = NoiseBOStrategy
