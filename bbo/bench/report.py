@@ -101,10 +101,17 @@ def summarize(run: RunRecord, with_naturalness: bool = True) -> dict[str, Any]:
         asked = [t.key for t in run.trials if t.source.value == "asked"]
         out["uniqueness"] = len(set(asked)) / len(asked) if asked else math.nan
         if domain.supports("naturalness"):
-            top = top_objects(run, 100)
-            for name, value in domain.naturalness([domain.from_json(o) for o in top]).items():
-                out[f"{name}_top100"] = value
+            for which, objects in (("top100", top_objects(run, 100)), ("last100", last_objects(run, 100))):
+                for name, value in domain.naturalness([domain.from_json(o) for o in objects]).items():
+                    out[f"{name}_{which}"] = value
     return out
+
+
+def last_objects(run: RunRecord, k: int) -> list[Any]:
+    """The last ``k`` distinct scored objects in call order (stored JSON): the final batch, what
+    the optimizer proposes once it has learned."""
+    scored = [o for o, v in zip(run.objects, run.values) if not math.isnan(v)]
+    return scored[-k:]
 
 
 def top_objects(run: RunRecord, k: int) -> list[Any]:
@@ -133,12 +140,15 @@ def write_run_outputs(run_dir: str | Path) -> dict[str, Any]:
     (run.run_dir / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
     plot_runs([run], run.run_dir / "best_so_far.png", title=f"{run.info['task']} · {run.info['optimizer']}")
     domain = run.domain()
-    if domain.supports("render"):  # the best twelve, drawn by the domain
+    if domain.supports("render"):  # the best twelve and the last twelve scored, drawn by the domain
         top = top_objects(run, 12)
         if top:
             values = sorted((v for v in run.values if not math.isnan(v)), reverse=True)[: len(top)]
             domain.render([domain.from_json(o) for o in top], run.run_dir / "best.png",
                           legends=[f"{oriented(v, run.direction):.4g}" for v in values])
+            scored = [(o, v) for o, v in zip(run.objects, run.values) if not math.isnan(v)][-12:]
+            domain.render([domain.from_json(o) for o, _ in scored], run.run_dir / "last.png",
+                          legends=[f"{oriented(v, run.direction):.4g}" for _, v in scored])
     return summary
 
 
