@@ -92,3 +92,34 @@ def test_metrics_separate_real_digits_from_noise_and_copies(domain):
     # Fréchet distance of two Gaussians with commuting covariances: |dmu|^2 + sum (sqrt a - sqrt b)^2
     a, b = np.diag([1.0, 4.0]), np.diag([9.0, 1.0])
     assert frechet_distance(np.zeros(2), a, np.array([3.0, 4.0]), b) == pytest.approx(25 + 4 + 1)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.zeros((1, 4, 4), np.float32), r"object 1 .*shape \(1, 4, 4\)"),
+    (np.zeros((1, 8, 8), np.uint8), "object 1 .*dtype uint8"),
+    (np.full((1, 8, 8), 2.0, np.float32), "object 1 .*outside"),
+])
+def test_a_bad_image_in_tell_names_it_and_writes_nothing(tmp_path, bad, match):
+    from bbo import RandomOptimizer
+
+    opt = RandomOptimizer(domain="image", batch_size=2, seed=0, storage=tmp_path / "j.db")
+    xs = opt.ask()
+    with pytest.raises(ValueError, match=match):
+        opt.tell([xs[0], bad], [0.1, 0.2])
+    assert opt.n_told == 0 and all(t.state.value == "RUNNING" for t in opt.get_trials())
+    opt.tell(xs, [0.1, 0.2])
+    assert opt.n_told == 2
+
+
+def test_a_prior_whose_image_size_is_not_the_oracles_is_refused_before_running(tmp_path):
+    from typer.testing import CliRunner
+
+    from bbo.cli import app
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("name: t\ntasks: [{name: image/symmetry, height: 16, width: 16}]\nbudget: 20\n"
+                   "optimizers: [{kind: noise_bo, prior: digits, batch_size: 10}]\n")
+    result = CliRunner().invoke(app, ["run", str(cfg), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "generates ImageDomain(channels=1, height=8, width=8)" in result.output and "16" in result.output
+    assert not (tmp_path / "out").exists()

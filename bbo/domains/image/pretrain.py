@@ -137,11 +137,13 @@ def pretrain_image(
 
     figures = image_metrics(samples, classifier=classifier)
     final.info = {
-        "data": "scikit-learn load_digits, training split (bbo.domains.image.digits)",
+        "trained_on": f"scikit-learn digits, {len(x_train)} training images (bbo.domains.image.digits)",
         "steps": steps, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay, "seed": int(seed),
         "final_loss": _last_loss(log_path), "classifier": classifier.info,
-        f"naturalness_{eval_samples}_samples": {k: round(float(v), 4) for k, v in figures.items()},
-        "trained_on": f"{dev.type} ({platform.machine()})", "command": command,
+        "figures": {f"{k} ({eval_samples} samples)" if k == "classifier_fd" else k: round(float(v), 3)
+                    for k, v in figures.items()},
+        "figures_command": "python benchmarks/image_prior_quality.py",
+        "hardware": f"{platform.machine()}, {dev.type}", "command": command,
     }
     save_prior(final, out / "prior")
     if consistency_steps > 0:
