@@ -67,7 +67,7 @@ def test_render_writes_a_png(domain, tmp_path):
 
 
 def test_split_is_fixed_stratified_and_disjoint():
-    x_tr, y_tr = digits("train")
+    x_tr = digits("train")[0]
     x_te, y_te = digits("held_out")
     assert (len(x_tr), len(x_te)) == (1437, 360)
     assert x_tr.shape[1:] == (1, 8, 8) and 0 <= x_tr.min() and x_tr.max() <= 1

@@ -1,6 +1,5 @@
 """Image oracles against values computed by hand or by an independent path."""
 
-import io
 import math
 
 import numpy as np

@@ -58,9 +58,8 @@ def _nearest_train_distance(images: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def _held_out_reference(classifier_key: int) -> dict[str, Any]:
-    from bbo.domains.image.digits import digits
-
     from bbo.domains.image.classifier import predict
+    from bbo.domains.image.digits import digits
 
     images = np.array(digits("held_out")[0])
     _, feats = predict(images, _CLASSIFIERS[classifier_key])

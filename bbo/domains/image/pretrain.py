@@ -22,6 +22,7 @@ import csv
 import platform
 import time
 from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -125,7 +126,11 @@ def pretrain_image(
     prior.eval()
 
     # the shipped classifier first: the prior's figures are measured in its feature space
-    from bbo.domains.image.classifier import load_classifier, save_classifier, train_classifier
+    from bbo.domains.image.classifier import (
+        load_classifier,
+        save_classifier,
+        train_classifier,
+    )
 
     if not (out / "classifier" / "classifier.json").exists():
         save_classifier(train_classifier(epochs=classifier_epochs, seed=seed), out / "classifier")
