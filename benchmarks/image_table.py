@@ -1,0 +1,103 @@
+"""The image results table and pictures from a `bbo run`/`bbo compare benchmarks/image.yaml` directory.
+
+    python benchmarks/image_table.py runs/image-compare [--pictures docs]
+
+Prints markdown: per task and optimizer the seeds finished, top-1 and top-10 AUC (mean ± sd over
+seeds), the final top-10 mean, the naturalness of the top 100 and of the last 100 scored images
+(classifier FD against the held-out digits, confidence, diversity, novelty; means over seeds) and
+the wall time per run. With ``--pictures DIR`` writes ``DIR/image_<task>.png``: for seed 0, one
+row per optimizer with its 10 best images, then its last 10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ORDER = ["random", "random-prior", "noise_bo", "sqdf", "pgraft"]
+NATURAL = ["classifier_fd", "confidence", "diversity", "novelty"]
+
+
+def load(out: Path) -> tuple[pd.DataFrame, int]:
+    rows, unfinished = [], 0
+    for path in sorted(out.glob("*/*/seed*/summary.json")):
+        summary = json.loads(path.read_text())
+        if summary["calls"] < summary["budget"]:
+            unfinished += 1
+            continue
+        rows.append(summary)
+    return pd.DataFrame(rows), unfinished
+
+
+def table(df: pd.DataFrame) -> str:
+    head = ["task", "optimizer", "seeds", "top-1 AUC", "top-10 AUC", "final top-10 mean"]
+    head += [f"{n} top100 / last100" for n in NATURAL] + ["s per run"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for task in sorted(set(df.task)):
+        sub = df[df.task == task]
+        for opt in [o for o in ORDER if o in set(sub.optimizer)] + sorted(set(sub.optimizer) - set(ORDER)):
+            g = sub[sub.optimizer == opt]
+            n = len(g)
+
+            def ms(col: str) -> str:
+                m, s = g[col].mean(), g[col].std(ddof=1)
+                return f"{m:.3f}" + (f" ± {s:.3f}" if n > 1 and not math.isnan(s) else "")
+
+            cells = [task, opt, str(n), ms("top1_auc"), f"**{ms('top10_auc')}**", f"{g['top10_mean'].mean():.3f}"]
+            cells += [f"{g[f'{k}_top100'].mean():.2f} / {g[f'{k}_last100'].mean():.2f}" for k in NATURAL]
+            cells.append(f"{g['wall_time_s'].mean():.0f}")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def pictures(out: Path, target: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bbo.bench.report import last_objects, load_run, top_objects
+    from bbo.domains import get_domain
+
+    domain = get_domain("image")
+    target.mkdir(parents=True, exist_ok=True)
+    for task_dir in sorted(p for p in out.iterdir() if p.is_dir()):
+        runs = [(d.parent.name, load_run(d)) for d in sorted(task_dir.glob("*/seed0")) if (d / "journal.db").exists()]
+        runs.sort(key=lambda r: ORDER.index(r[0]) if r[0] in ORDER else len(ORDER))
+        if not runs:
+            continue
+        fig, axes = plt.subplots(len(runs), 21, figsize=(13, 0.75 * len(runs) + 0.4), squeeze=False)
+        for row, (name, run) in enumerate(runs):
+            images = [domain.from_json(o) for o in top_objects(run, 10)] + [None]
+            images += [domain.from_json(o) for o in last_objects(run, 10)]
+            for col, ax in enumerate(axes[row]):
+                ax.axis("off")
+                if col < len(images) and images[col] is not None:
+                    ax.imshow(images[col][0], cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+            axes[row, 0].text(-1.0, 0.5, name, transform=axes[row, 0].transAxes, ha="right", va="center", fontsize=8)
+        fig.suptitle(f"{task_dir.name}, seed 0: the 10 best images | the last 10 scored", fontsize=9)
+        fig.subplots_adjust(left=0.12, right=0.99, top=0.9, bottom=0.02, wspace=0.05, hspace=0.1)
+        fig.savefig(target / f"image_{task_dir.name}.png", dpi=80)
+        plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--pictures", type=Path, default=None)
+    args = parser.parse_args()
+    df, unfinished = load(args.out)
+    print(table(df))
+    if unfinished:
+        print(f"\n({unfinished} runs not finished, left out)")
+    if args.pictures is not None:
+        pictures(args.out, args.pictures)
+
+
+if __name__ == "__main__":
+    main()
