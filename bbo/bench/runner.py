@@ -195,7 +195,9 @@ def run_one(
     domain = optimizer.domain  # the one identity: the journal's matching and the oracle cache agree
     counted = BudgetedOracle(oracle, budget, key=lambda obj: domain.key(obj) if domain.validate(obj) is None else None)
     told = [t for t in optimizer.trials if t.state is not TrialState.RUNNING]
-    counted.remember([t.object for t in told], [math.nan if t.value is None else t.value for t in told])
+    # the journal stores each object's JSON form (an image's base64 bytes): the cache is keyed by
+    # the object itself, so a resumed run is charged for what it already paid and never pays twice
+    counted.remember([domain.from_json(t.object) for t in told], [math.nan if t.value is None else t.value for t in told])
 
     label = f"{task.slug} · {spec.name} · seed {seed}"
     journal_time = _journal_wall_time(storage)

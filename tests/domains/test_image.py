@@ -123,3 +123,22 @@ def test_a_prior_whose_image_size_is_not_the_oracles_is_refused_before_running(t
     assert result.exit_code == 2
     assert "generates ImageDomain(channels=1, height=8, width=8)" in result.output and "16" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_finished_image_run_resumed_pays_nothing_more(tmp_path):
+    """The oracle cache of a resumed run is rebuilt from the journal's stored images (their JSON
+    form differs from the arrays): a finished run asks nothing more and its budget holds."""
+    from typer.testing import CliRunner
+
+    from bbo.bench.report import load_run
+    from bbo.cli import app
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("name: t\ntasks: [{name: image/symmetry, label: sym}]\nbudget: 30\n"
+                   "optimizers: [{kind: random, batch_size: 10}]\n")
+    out = tmp_path / "out"
+    for extra in ([], ["--resume"], ["--resume", "--budget", "40"]):
+        result = CliRunner().invoke(app, ["run", str(cfg), "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+    run = load_run(out / "sym" / "random" / "seed0")
+    assert len(run.values) == 40 and len([t for t in run.trials if t.source.value == "asked"]) <= 50
