@@ -12,26 +12,15 @@ row per optimizer with its 10 best images, then its last 10.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+
+from bbo.bench.report import finished_summaries
 
 ORDER = ["random", "random-prior", "noise_bo", "sqdf", "pgraft"]
 NATURAL = ["classifier_fd", "confidence", "diversity", "novelty"]
-
-
-def load(out: Path) -> tuple[pd.DataFrame, int]:
-    rows, unfinished = [], 0
-    for path in sorted(out.glob("*/*/seed*/summary.json")):
-        summary = json.loads(path.read_text())
-        if summary["calls"] < summary["budget"]:
-            unfinished += 1
-            continue
-        rows.append(summary)
-    return pd.DataFrame(rows), unfinished
 
 
 def table(df: pd.DataFrame) -> str:
@@ -91,7 +80,7 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--pictures", type=Path, default=None)
     args = parser.parse_args()
-    df, unfinished = load(args.out)
+    df, unfinished = finished_summaries(args.out)
     print(table(df))
     if unfinished:
         print(f"\n({unfinished} runs not finished, left out)")

@@ -12,23 +12,13 @@ proposals against the prior's. Runs that have not reached their budget are left 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
 
+from bbo.bench.report import finished_summaries
+
 ORDER = ["random", "random-prior", "genetic", "botorch", "sqdf", "pgraft"]
-
-
-def load(out: Path) -> tuple[pd.DataFrame, int]:
-    rows, unfinished = [], 0
-    for path in sorted(out.glob("*/*/seed*/summary.json")):
-        summary = json.loads(path.read_text())
-        if summary["calls"] < summary["budget"]:
-            unfinished += 1
-            continue
-        rows.append(summary)
-    return pd.DataFrame(rows), unfinished
 
 
 def table(df: pd.DataFrame) -> tuple[str, pd.Series]:
@@ -116,7 +106,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--reach", action="store_true", help="also the per-round mean of the generative proposals")
     args = parser.parse_args()
-    df, unfinished = load(args.out)
+    df, unfinished = finished_summaries(args.out)
     if df.empty:
         raise SystemExit(f"no finished runs under {args.out}")
     text, sums = table(df)

@@ -78,6 +78,19 @@ def find_runs(out_dir: str | Path) -> list[Path]:
     return sorted(p.parent for p in Path(out_dir).glob("**/journal.db"))
 
 
+def finished_summaries(out_dir: str | Path) -> tuple[pd.DataFrame, int]:
+    """The ``summary.json`` of every run under ``out_dir`` that reached its budget, one row each,
+    and how many were left out for not having reached it (what the results tables read)."""
+    rows, unfinished = [], 0
+    for path in sorted(Path(out_dir).glob("*/*/seed*/summary.json")):
+        summary = json.loads(path.read_text())
+        if summary["calls"] < summary["budget"]:
+            unfinished += 1
+            continue
+        rows.append(summary)
+    return pd.DataFrame(rows), unfinished
+
+
 def summarize(run: RunRecord, with_naturalness: bool = True) -> dict[str, Any]:
     """The run's figures: PMO top-k AUC and means, the uniqueness of the asked objects, and the
     domain's naturalness figures of the top 100 (``<figure>_top100``; values are in the maximize
