@@ -9,6 +9,7 @@ cannot be scored (the reason is logged).
 from __future__ import annotations
 
 import io
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from oracles.base import Oracle, register
+
+log = logging.getLogger(__name__)
 
 
 class ImageOracle(Oracle):
@@ -42,6 +45,20 @@ class ImageOracle(Oracle):
 
     def score(self, obj: Any) -> float:
         return float(self.score_image(self.image(obj)))
+
+    def scorable(self, objects: list[Any]) -> tuple[np.ndarray, list[int], np.ndarray | None]:
+        """For oracles that score a whole batch in one model call: an all-NaN result, the indices
+        of the valid images and those images stacked (float32; None if there are none); an
+        invalid image is logged and stays NaN, as :meth:`Oracle.__call__` treats it."""
+        out = np.full(len(objects), math.nan)
+        where, images = [], []
+        for i, obj in enumerate(objects):
+            try:
+                images.append(self.image(obj).astype(np.float32))
+                where.append(i)
+            except ValueError as err:
+                log.warning("%s could not score object %d: %s", self.name, i, err)
+        return out, where, (np.stack(images) if images else None)
 
     def score_image(self, img: np.ndarray) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -120,18 +137,8 @@ class DigitLogProb(ImageOracle):
     def __call__(self, objects):  # one batched forward pass instead of one per image
         from bbo.domains.image.classifier import predict
 
-        objects = list(objects)
-        out = np.full(len(objects), math.nan)
-        images, where = [], []
-        for i, obj in enumerate(objects):
-            try:
-                images.append(self.image(obj).astype(np.float32))
-                where.append(i)
-            except ValueError as err:
-                import logging
-
-                logging.getLogger(__name__).warning("%s could not score object %d: %s", self.name, i, err)
-        if images:
+        out, where, images = self.scorable(list(objects))
+        if images is not None:
             logp, _ = predict(images, self._classifier())
             out[where] = logp[:, self.target]
         return out
@@ -309,16 +316,9 @@ class AestheticScore(ImageOracle):
         import torch
 
         clip, head, size = self._load()
-        objects = list(objects)
-        out = np.full(len(objects), math.nan)
-        good = []
-        for i, obj in enumerate(objects):
-            try:
-                good.append((i, self.image(obj)))
-            except ValueError:
-                pass
-        if good:
-            x = torch.as_tensor(np.stack([g[1] for g in good]), dtype=torch.float32)
+        out, where, images = self.scorable(list(objects))
+        if images is not None:
+            x = torch.as_tensor(images)
             if x.shape[1] == 1:
                 x = x.expand(-1, 3, -1, -1)
             x = torch.nn.functional.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
@@ -327,7 +327,7 @@ class AestheticScore(ImageOracle):
             with torch.no_grad():
                 emb = clip(pixel_values=(x - mean) / std).image_embeds
                 emb = emb / emb.norm(dim=-1, keepdim=True)
-                out[[g[0] for g in good]] = head(emb)[:, 0].double().numpy()
+                out[where] = head(emb)[:, 0].double().numpy()
         return out
 
     def score_image(self, img: np.ndarray) -> float:
