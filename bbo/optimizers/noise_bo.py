@@ -116,20 +116,16 @@ class NoiseBOStrategy(Strategy):
             z = rng.standard_normal((n, self.dim))
         else:
             z = _probit(self._turbo(n, u_data, y_data, rng, study))
-        objects = self.decode(z)
         out, noise = [], {}
-        for obj, zi in zip(objects, z):
-            if study.domain.validate(obj) is None:
-                out.append(obj)
-                noise[study.domain.key(obj)] = zi
-        while len(out) < n:  # a decoded sample the domain refuses: replaced by a prior draw
-            zi = rng.standard_normal(self.dim)
-            obj = self.decode(zi[None])[0]
-            if study.domain.validate(obj) is None:
-                out.append(obj)
-                noise[study.domain.key(obj)] = zi
-        self._noise = noise
-        return out
+        while True:
+            for obj, zi in zip(self.decode(z), z):
+                if study.domain.validate(obj) is None and len(out) < n:
+                    out.append(obj)
+                    noise[study.domain.key(obj)] = zi
+            if len(out) == n:
+                self._noise = noise
+                return out
+            z = rng.standard_normal((1, self.dim))  # a decoded sample the domain refused: a prior draw instead
 
     def proposal_metadata(self, objects: list[Any]) -> list[dict[str, Any]]:
         return [{"noise": encode_noise(self._noise[self.study.domain.key(o)])} for o in objects]
