@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from bbo.cli import app
@@ -167,6 +168,33 @@ def test_resume_with_a_larger_budget_and_refuses_changed_settings(tmp_path, fake
     assert "started with other settings" in result.output and "batch_size" in result.output
 
 
+def kill_mid_run(tmp_path, task, optimizer, budget, complete, plugins="[tests.fake_oracles]", timeout=240):
+    """`bbo run` one ``optimizer`` (a YAML mapping) on ``task`` (a YAML mapping with a ``label``), told
+    one result at a time, SIGKILLed once ``complete`` trials are told. Returns the command, its
+    environment, the run's journal and the trials told before the kill."""
+    cfg = _write(tmp_path / "c.yaml", f"name: t\nplugins: {plugins}\ntasks: [{task}]\nbudget: {budget}\n"
+                                      f"optimizers: [{optimizer}]\nexecutor: {{kind: local, tell_every: 1}}\n")
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "bbo.cli", "run", str(cfg), "--out", str(out)]
+    runs = out / yaml.safe_load(task)["label"] / yaml.safe_load(optimizer)["kind"] / "seed0"
+    journal = runs / "journal.db"
+    before = _run_then_kill(cmd, env, journal, complete=complete, timeout=timeout)
+    assert complete <= len(before) < budget
+    return cmd, env, journal, before
+
+
+def resume_completes(cmd, env, journal, before, budget):
+    """`--resume` finishes the killed run: every trial told before the kill is there unchanged and
+    the whole budget is told."""
+    resumed = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    after = _journal_rows(journal)
+    by_number = {r[0]: r for r in after}
+    assert all(by_number[r[0]] == r for r in before)
+    assert sum(r[2] == "COMPLETE" for r in after) == budget
+
+
 def test_sqdf_study_killed_mid_run_resumes_from_its_last_round_checkpoint(tmp_path):
     """SIGKILL during an SQDF benchmark run: the journal keeps every told trial, the reloaded
     optimizer has exactly those and the policy of the last finished round, and `--resume` finishes."""
@@ -178,19 +206,11 @@ def test_sqdf_study_killed_mid_run_resumes_from_its_last_round_checkpoint(tmp_pa
 
     prior = save_prior(GaussianMixturePrior([[-2.0, 0.0], [2.0, 0.0]], [0.5, 0.5], [0.7, 0.3], num_steps=20),
                        tmp_path / "prior")
-    sqdf = (f"[{{kind: sqdf, prior: '{prior}', batch_size: 20, x0_estimator: tweedie, sqdf_steps: 20, "
-            f"surrogate_steps: 100, trajectories_per_update: 16}}]")
-    cfg = _write(tmp_path / "c.yaml", f"name: t\nplugins: [tests.fake_oracles]\ntasks: [{{name: 'tests.fake_oracles:linear_vector', label: lin, "
-                                      f"delay: 0.03}}]\nbudget: 200\noptimizers: {sqdf}\n"
-                                      f"executor: {{kind: local, tell_every: 1}}\n")
-    out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, "-m", "bbo.cli", "run", str(cfg), "--out", str(out)]
-    journal = out / "lin" / "sqdf" / "seed0" / "journal.db"
+    sqdf = (f"{{kind: sqdf, prior: '{prior}', batch_size: 20, x0_estimator: tweedie, sqdf_steps: 20, "
+            f"surrogate_steps: 100, trajectories_per_update: 16}}")
     # past the second round end (60 told): a fine-tuned policy is on disk
-    before = _run_then_kill(cmd, env, journal, complete=70, timeout=240)
-    assert 70 <= len(before) < 200
-
+    cmd, env, journal, before = kill_mid_run(tmp_path, "{name: 'tests.fake_oracles:linear_vector', label: lin, delay: 0.03}",
+                                             sqdf, budget=200, complete=70)
     opt = load_optimizer(journal)
     try:
         assert opt.n_told == len(before)
@@ -202,12 +222,7 @@ def test_sqdf_study_killed_mid_run_resumes_from_its_last_round_checkpoint(tmp_pa
     finally:
         opt.close()
 
-    resumed = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    after = _journal_rows(journal)
-    by_number = {r[0]: r for r in after}
-    assert all(by_number[r[0]] == r for r in before)
-    assert sum(r[2] == "COMPLETE" for r in after) == 200
+    resume_completes(cmd, env, journal, before, budget=200)
 
 
 def test_pretrain_with_contradictory_settings_fails_clearly_and_writes_nothing(tmp_path):

@@ -1,4 +1,5 @@
-"""Benchmark metrics of any domain: PMO's top-k AUC and top-k means over oracle calls.
+"""Benchmark metrics of any domain: PMO's top-k AUC and top-k means over oracle calls, and the
+Fréchet distance that the domains' naturalness figures share.
 
 Naturalness metrics belong to each domain (``Domain.naturalness``; molecules:
 :mod:`bbo.domains.molecule.metrics`).
@@ -84,3 +85,21 @@ def unique_calls(keys: Sequence[str], values: Sequence[float]) -> tuple[list[str
             out_k.append(key)
             out_v.append(v)
     return out_k, out_v
+
+
+def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
+    """``|mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1 C2)^(1/2))``, the squared 2-Wasserstein distance
+    between two Gaussians (Dowson and Landau 1982)."""
+    import warnings
+
+    from scipy import linalg
+
+    with warnings.catch_warnings():  # a singular product is expected (e.g. a collapsed sample) and handled
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(cov1 @ cov2)
+        if not np.all(np.isfinite(covmean)):  # near-singular product: regularize, as FID implementations do
+            eps = 1e-6 * np.eye(len(mu1))
+            covmean = linalg.sqrtm((cov1 + eps) @ (cov2 + eps))
+    covmean = np.real(covmean)
+    fd = float(((mu1 - mu2) ** 2).sum() + np.trace(cov1) + np.trace(cov2) - 2 * np.trace(covmean))
+    return max(fd, 0.0)  # rounding can leave -1e-12 for identical sets

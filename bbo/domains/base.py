@@ -94,3 +94,17 @@ def array_key(arr: np.ndarray) -> str:
     """A digest of an array's exact dtype, shape and bytes: the identity of numeric objects (the
     same as an oracle's default key, :func:`oracles.base.exact_key`)."""
     return exact_key(np.asarray(arr))
+
+
+def selection_weights(scores: Sequence[float], n: int) -> np.ndarray:
+    """Parent-selection probabilities of a genetic algorithm, proportional to the scores, shifted to be non-negative when some are
+    negative (PMO's Graph GA uses its [0, 1] scores as they are, plus 1e-10)."""
+    s = np.asarray(scores, dtype=float)
+    if s.shape != (n,):
+        raise ValueError(f"offspring: {s.size} scores for {n} parents")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("offspring: scores must be finite")
+    if s.min() < 0:
+        s = s - s.min()
+    s = s + 1e-10
+    return s / s.sum()

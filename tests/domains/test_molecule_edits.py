@@ -229,7 +229,7 @@ def test_mating_pool_follows_scores(sample):
 
 
 def test_scores_are_shifted_when_negative_and_checked():
-    w = me._selection_weights([-3.0, -1.0, 1.0], 3)
+    w = me.selection_weights([-3.0, -1.0, 1.0], 3)
     assert np.all(w >= 0) and w[0] < 1e-9 and w[2] == pytest.approx(2 * w[1])
     assert offspring([A, B], 3, np.random.default_rng(0), scores=[-5.0, -1.0])
     with pytest.raises(ValueError, match="2 scores for 3 parents"):

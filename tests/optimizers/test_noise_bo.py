@@ -1,11 +1,6 @@
 """BO in a prior's noise space: deterministic decoding, a replayed trust region, resume from the
 journal alone (in process and after SIGKILL), and valid images from the shipped digits prior."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -13,7 +8,6 @@ from bbo import NoiseBOOptimizer, load_optimizer
 from bbo.optimizers.noise_bo import decode_noise
 from tests.optimizers.conftest import linear
 
-ROOT = Path(__file__).resolve().parents[2]
 FAST = dict(batch_size=16, n_initial=32, n_candidates=256, sample_steps=20)
 
 
@@ -66,25 +60,13 @@ def test_settings_are_checked(prior_dir):
 
 
 def test_sigkill_mid_run_then_resume_completes_with_the_journal_intact(tmp_path, prior_dir):
-    from tests.test_cli import _journal_rows, _run_then_kill, _write
+    from tests.test_cli import kill_mid_run, resume_completes
 
-    cfg = _write(tmp_path / "c.yaml", f"name: t\nplugins: [tests.fake_oracles]\n"
-                                      f"tasks: [{{name: 'tests.fake_oracles:linear_vector', label: lin, delay: 0.02}}]\n"
-                                      f"budget: 96\noptimizers: [{{kind: noise_bo, prior: '{prior_dir}', batch_size: 16, "
-                                      f"n_initial: 32, n_candidates: 256, sample_steps: 20}}]\n"
-                                      f"executor: {{kind: local, tell_every: 1}}\n")
-    out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, "-m", "bbo.cli", "run", str(cfg), "--out", str(out)]
-    journal = out / "lin" / "noise_bo" / "seed0" / "journal.db"
-    before = _run_then_kill(cmd, env, journal, complete=50, timeout=240)  # past the initial design
-    assert 50 <= len(before) < 96
-    resumed = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    after = _journal_rows(journal)
-    by_number = {r[0]: r for r in after}
-    assert all(by_number[r[0]] == r for r in before)
-    assert sum(r[2] == "COMPLETE" for r in after) == 96
+    optimizer = (f"{{kind: noise_bo, prior: '{prior_dir}', batch_size: 16, n_initial: 32, n_candidates: 256, "
+                 f"sample_steps: 20}}")
+    run = kill_mid_run(tmp_path, "{name: 'tests.fake_oracles:linear_vector', label: lin, delay: 0.02}", optimizer,
+                       budget=96, complete=50)  # past the initial design
+    resume_completes(*run, budget=96)
 
 
 def test_digits_prior_gives_valid_images(tmp_path):

@@ -22,19 +22,8 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy import linalg
 
-
-def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
-    """``|mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1 C2)^(1/2))``, the squared 2-Wasserstein distance
-    between two Gaussians (Dowson and Landau 1982)."""
-    covmean = linalg.sqrtm(cov1 @ cov2)
-    if not np.all(np.isfinite(covmean)):  # near-singular product: regularize, as FID implementations do
-        eps = 1e-6 * np.eye(len(mu1))
-        covmean = linalg.sqrtm((cov1 + eps) @ (cov2 + eps))
-    covmean = np.real(covmean)
-    fd = float(((mu1 - mu2) ** 2).sum() + np.trace(cov1) + np.trace(cov2) - 2 * np.trace(covmean))
-    return max(fd, 0.0)  # rounding can leave -1e-12 for identical sets
+from bbo.bench.metrics import frechet_distance
 
 
 def _gaussian(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -10,17 +10,14 @@ classifier FD 11.2 and novelty 0.87 at 20 steps against 11.8 and 0.89 at 50
 (``benchmarks/image_prior_quality.py --steps N``), and every rollout of a fine-tuning round costs
 40% as much.
 
-Files in ``out/``: ``train.pt`` (weights, EMA, optimizer and step; loaded with
-``weights_only=True``, so resuming never unpickles code), ``log.csv``, then ``classifier/`` and
+Files in ``out/``: ``train.pt`` and ``log.csv`` (:func:`bbo.diffusion.training.train_denoiser`,
+resumable), then ``classifier/`` and
 ``prior/`` (safetensors + JSON, with ``prior/consistency``) ready to ship.
 """
 
 from __future__ import annotations
 
-import copy
-import csv
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +26,7 @@ import torch
 from bbo.diffusion.checkpoint import save_prior
 from bbo.diffusion.denoisers import UNet2DDenoiser
 from bbo.diffusion.prior import DiffusionPrior
+from bbo.diffusion.training import last_loss, train_denoiser
 from bbo.domains.image.codec import PixelCodec
 from bbo.domains.image.digits import SHAPE, digits
 
@@ -64,8 +62,6 @@ def pretrain_image(
     command: str | None = None,
 ) -> DiffusionPrior:
     """Train (or resume) the digits prior; returns it and writes ``out/prior`` and ``out/classifier``."""
-    from tqdm.auto import tqdm
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -73,57 +69,8 @@ def pretrain_image(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         prior = digits_prior().to(dev)
-    ema = copy.deepcopy(prior.denoiser).requires_grad_(False)
-    opt = torch.optim.AdamW(prior.denoiser.parameters(), lr=lr, weight_decay=0.0)
-    gen = torch.Generator(device=dev).manual_seed(int(seed))
-    step, started = 0, time.time()
-    state_file = out / "train.pt"
-    if state_file.exists():
-        state = torch.load(state_file, map_location=dev, weights_only=True)
-        prior.denoiser.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
-        gen.set_state(state["gen"].cpu() if dev.type == "cpu" else state["gen"])
-        step = int(state["step"])
-
-    def lr_at(i: int) -> float:  # linear warm-up, then cosine decay to a tenth
-        warm = min(500, steps // 10 + 1)
-        if i < warm:
-            return lr * (i + 1) / warm
-        frac = (i - warm) / max(steps - warm, 1)
-        return lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac)))
-
-    log_path = out / "log.csv"
-    bar = tqdm(range(step, steps), desc="digits diffusion", disable=not progress, initial=step, total=steps)
-    running: list[float] = []
-    prior.train()
-    for i in bar:
-        for group in opt.param_groups:
-            group["lr"] = lr_at(i)
-        idx = torch.randint(len(x_train), (batch_size,), generator=gen, device=dev)
-        loss = prior.denoising_loss(x_train[idx], generator=gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(prior.denoiser.parameters(), 1.0)
-        opt.step()
-        with torch.no_grad():
-            for pe, pm in zip(ema.parameters(), prior.denoiser.parameters()):
-                pe.lerp_(pm, 1 - ema_decay)
-        running.append(loss.item())
-        step = i + 1
-        if step % checkpoint_every == 0 or step == steps:
-            torch.save({"model": prior.denoiser.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                        "gen": gen.get_state(), "step": step}, state_file)
-            new = not log_path.exists()
-            with log_path.open("a", newline="") as fh:
-                writer = csv.writer(fh)
-                if new:
-                    writer.writerow(["step", "loss", "lr", "seconds"])
-                writer.writerow([step, f"{np.mean(running):.5f}", f"{lr_at(i):.2e}", f"{time.time() - started:.1f}"])
-            if progress:
-                bar.set_postfix(loss=f"{np.mean(running):.4f}")
-            running = []
-    prior.eval()
+    ema = train_denoiser(prior, x_train, out, steps=steps, batch_size=batch_size, lr=lr, ema_decay=ema_decay,
+                         checkpoint_every=checkpoint_every, seed=seed, progress=progress, desc="digits diffusion")
 
     # the shipped classifier first: the prior's figures are measured in its feature space
     from bbo.domains.image.classifier import (
@@ -144,7 +91,7 @@ def pretrain_image(
     final.info = {
         "trained_on": f"scikit-learn digits, {len(x_train)} training images (bbo.domains.image.digits)",
         "steps": steps, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay, "seed": int(seed),
-        "final_loss": _last_loss(log_path), "classifier": classifier.info,
+        "final_loss": last_loss(out / "log.csv"), "classifier": classifier.info,
         "figures": {f"{k} ({eval_samples} samples)" if k == "classifier_fd" else k: round(float(v), 3)
                     for k, v in figures.items()},
         "figures_command": "python benchmarks/image_prior_quality.py",
@@ -158,11 +105,4 @@ def pretrain_image(
                                  hidden=256, depth=3)
         save_consistency(cm.cpu(), out / "prior" / "consistency")
     return final
-
-
-def _last_loss(log_path: Path) -> float | None:
-    if not log_path.exists():
-        return None
-    rows = list(csv.DictReader(log_path.open()))
-    return float(rows[-1]["loss"]) if rows else None
 

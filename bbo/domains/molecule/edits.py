@@ -40,6 +40,7 @@ from rdkit import Chem
 from rdkit.Chem import rdChemReactions
 
 from oracles.chem import canonical_smiles, mol_from_smiles  # also silences RDKit's parse/sanitize logging
+from bbo.domains.base import selection_weights
 
 __all__ = [
     "AVERAGE_SIZE",
@@ -397,20 +398,6 @@ def mutate(mol: Chem.Mol, rng: np.random.Generator, rate: float = 1.0) -> Chem.M
 
 
 # ---------------------------------------------------------------------------------- offspring
-def _selection_weights(scores: Sequence[float], n: int) -> np.ndarray:
-    """Probabilities proportional to the scores, shifted to be non-negative when some are
-    negative (PMO's Graph GA uses its [0, 1] scores as they are, plus 1e-10)."""
-    s = np.asarray(scores, dtype=float)
-    if s.shape != (n,):
-        raise ValueError(f"offspring: {s.size} scores for {n} parents")
-    if not np.all(np.isfinite(s)):
-        raise ValueError("offspring: scores must be finite")
-    if s.min() < 0:
-        s = s - s.min()
-    s = s + 1e-10
-    return s / s.sum()
-
-
 def offspring(
     parents: Sequence[str],
     n: int,
@@ -431,7 +418,7 @@ def offspring(
     if n <= 0:
         return []
     if scores is not None:
-        p = _selection_weights(scores, len(parents))
+        p = selection_weights(scores, len(parents))
     mols, weights, seen = [], [], set()
     for i, smiles in enumerate(parents):
         mol = mol_from_smiles(smiles)
