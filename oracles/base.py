@@ -236,6 +236,7 @@ def _load_builtin() -> None:
     importlib.import_module("oracles.molecules")
     importlib.import_module("oracles.pmo")
     importlib.import_module("oracles.images")
+    importlib.import_module("oracles.layouts")
 
 
 # ------------------------------------------------------------------------------- budget and cache

@@ -5,6 +5,8 @@ checkpoint is safetensors weights plus JSON, never a pickle.
   to learn), the ground truth of the analytic tests.
 * :class:`MLPDenoiser`: a residual MLP with a sinusoidal time embedding, for vectors and latents.
 * :class:`UNet2DDenoiser`: diffusers' ``UNet2DModel``, for images in pixel space.
+* :class:`SetTransformerDenoiser`: a transformer over the slots of a set (``batch x slots x
+  features``) without positional encodings, so it is permutation-equivariant, for layouts.
 * :class:`ResidualDenoiser`: a frozen base plus a trainable correction whose last layer starts
   at zero, so a policy starts exactly at its prior.
 * :class:`NoiseGatedCorrection`: such a correction scaled by ``sqrt(alpha_bar_t)``, which keeps the
@@ -128,6 +130,43 @@ class UNet2DDenoiser(nn.Module):
 
     def config(self) -> dict[str, Any]:
         return dict(self.unet_kwargs)
+
+
+@register_denoiser
+class SetTransformerDenoiser(nn.Module):
+    """Permutation-equivariant epsilon predictor on sets, ``batch x slots x features``.
+
+    Each slot (one element of a layout, padding included) is embedded, the time embedding is
+    added to every slot, and pre-norm transformer layers let the slots attend to each other.
+    There is no positional encoding, so permuting the slots of ``x`` permutes the output the same
+    way: the model cannot depend on the order in which a page lists its elements. Padding needs
+    no attention mask here: an absent element is a slot whose presence channel says so, and the
+    model denoises it like any other coordinate.
+    """
+
+    name = "set_transformer"
+
+    def __init__(self, features: int, width: int = 128, depth: int = 4, heads: int = 4, time_dim: int = 64) -> None:
+        super().__init__()
+        self.features, self.width, self.depth, self.heads, self.time_dim = (
+            int(features), int(width), int(depth), int(heads), int(time_dim))
+        self.inp = nn.Linear(self.features, self.width)
+        self.time = nn.Sequential(nn.Linear(self.time_dim, self.width), nn.SiLU(), nn.Linear(self.width, self.width))
+        layer = nn.TransformerEncoderLayer(self.width, self.heads, dim_feedforward=2 * self.width, dropout=0.0,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, self.depth, enable_nested_tensor=False)
+        self.out = nn.Sequential(nn.LayerNorm(self.width), nn.Linear(self.width, self.features))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        t = torch.as_tensor(t, device=x.device)
+        if t.ndim == 0:
+            t = t.expand(x.shape[0])
+        h = self.inp(x) + self.time(timestep_embedding(t, self.time_dim)).unsqueeze(1)
+        return self.out(self.blocks(h))
+
+    def config(self) -> dict[str, Any]:
+        return {"features": self.features, "width": self.width, "depth": self.depth, "heads": self.heads,
+                "time_dim": self.time_dim}
 
 
 @register_denoiser

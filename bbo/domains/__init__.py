@@ -14,7 +14,8 @@ from typing import Any
 
 from bbo.domains.base import Domain, array_key
 
-_BUILTIN = {"image": "bbo.domains.image:ImageDomain", "molecule": "bbo.domains.molecule:MoleculeDomain",
+_BUILTIN = {"image": "bbo.domains.image:ImageDomain", "layout": "bbo.domains.layout:LayoutDomain",
+            "molecule": "bbo.domains.molecule:MoleculeDomain",
             "vector": "bbo.domains.vector:VectorDomain"}
 DOMAINS: dict[str, type[Domain]] = {}
 

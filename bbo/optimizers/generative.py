@@ -50,6 +50,15 @@ def sample_valid(policy: DiffusionPrior, domain: Any, n: int, rng: np.random.Gen
     raise RuntimeError(f"the policy produced fewer than {n} valid objects in 10 draws")
 
 
+def fit_surrogate(prior: DiffusionPrior, x: torch.Tensor, y: torch.Tensor, *, heads: int = 4, hidden: int = 256,
+                  steps: int = 2000, seed: int = 0) -> BootstrapEnsemble:
+    """The bootstrap ensemble fitted to encoded objects ``x`` and values ``y``; a Deep Sets ensemble
+    when the prior's codec declares its tensors sets of slots (``set_axis = 0``: layouts)."""
+    set_size = x.shape[1] if getattr(prior.codec, "set_axis", None) == 0 else None
+    return BootstrapEnsemble(x.shape[1:].numel(), heads=heads, hidden=hidden, seed=seed,
+                             set_size=set_size).fit(x, y, steps=steps)
+
+
 class GenerativeSettings(Settings):
     """Settings of the online loop shared by SQDF and P-GRAFT.
 
@@ -116,8 +125,8 @@ class GenerativeStrategy(Strategy):
             return  # nothing to learn from yet (e.g. a round whose every result failed)
         x = self.prior.encode([o for o, k in zip(objects, keep) if k]).to(self.device)
         y = torch.tensor([study.score(t.value) for t, k in zip(trials, keep) if k], dtype=torch.float32)
-        surrogate = BootstrapEnsemble(x.shape[1:].numel(), heads=s.surrogate_heads, hidden=s.surrogate_hidden,
-                                      seed=study.seed + study.round).fit(x.cpu(), y, steps=s.surrogate_steps)
+        surrogate = fit_surrogate(self.prior, x.cpu(), y, heads=s.surrogate_heads, hidden=s.surrogate_hidden,
+                                  steps=s.surrogate_steps, seed=study.seed + study.round)
         self.surrogate = surrogate.to(self.device)
         reward = capped_standardized(self.surrogate.reward(s.optimism, s.beta), y, s.reward_margin)
         self.policy = self._finetune(reward, study)

@@ -6,6 +6,11 @@ stops training early. The optimistic reward is ``mean + beta * std`` over heads 
 max over heads (``max``), as in SEIKO's bootstrap variant; both are differentiable in the input.
 
 Shapes: inputs ``batch x *input_shape``; head outputs ``heads x batch``.
+
+Sets (``set_size``): when the input is a set of slots (a layout's elements), each head is a
+Deep Sets network (Zaheer et al. 2017): the same MLP on every slot, a mean over slots, then an MLP
+on the pooled vector; inputs are standardized per feature across slots. Its prediction cannot
+depend on slot order, which a policy's samples do not share with the encoded told objects.
 """
 
 from __future__ import annotations
@@ -39,12 +44,20 @@ class BootstrapEnsemble(nn.Module):
         seed: seeds initialisation, bootstrap resamples, splits and minibatches.
     """
 
-    def __init__(self, input_dim: int, heads: int = 4, hidden: int = 256, depth: int = 2, seed: int = 0) -> None:
+    def __init__(self, input_dim: int, heads: int = 4, hidden: int = 256, depth: int = 2, seed: int = 0,
+                 set_size: int | None = None) -> None:
         super().__init__()
         self.input_dim, self.heads = int(input_dim), int(heads)
+        self.set_size = None if set_size is None else int(set_size)
+        if self.set_size is not None and (self.set_size < 1 or self.input_dim % self.set_size):
+            raise ValueError(f"set_size {set_size} does not divide the input dimension {input_dim}")
         gen_state = torch.random.get_rng_state()
         torch.manual_seed(seed)
-        dims = [self.input_dim] + [int(hidden)] * int(depth) + [1]
+        if self.set_size is None:
+            dims = [self.input_dim] + [int(hidden)] * int(depth) + [1]
+        else:  # per slot: depth layers; after the mean over slots: one hidden layer and the output
+            dims = [self.input_dim // self.set_size] + [int(hidden)] * (int(depth) + 1) + [1]
+        self.pool_at = None if self.set_size is None else int(depth)
         self.layers = nn.ModuleList(_BatchedLinear(self.heads, a, b) for a, b in zip(dims[:-1], dims[1:]))
         torch.random.set_rng_state(gen_state)
         self.seed = int(seed)
@@ -57,11 +70,20 @@ class BootstrapEnsemble(nn.Module):
     def heads_output(self, x: torch.Tensor) -> torch.Tensor:
         """Each head's prediction in the targets' units, ``heads x batch``."""
         h = ((x.flatten(1) - self.x_mean) / self.x_std).unsqueeze(0).expand(self.heads, -1, -1)
+        return self._network(h) * self.y_std + self.y_mean
+
+    def _network(self, h: torch.Tensor) -> torch.Tensor:
+        """Standardized inputs ``heads x batch x input_dim`` -> standardized outputs ``heads x batch``."""
+        heads, batch = h.shape[:2]
+        if self.set_size is not None:
+            h = h.reshape(heads, batch * self.set_size, -1)
         for i, layer in enumerate(self.layers):
+            if i == self.pool_at:
+                h = h.reshape(heads, batch, self.set_size, -1).mean(2)
             h = layer(h)
             if i < len(self.layers) - 1:
                 h = nn.functional.silu(h)
-        return h[..., 0] * self.y_std + self.y_mean
+        return h[..., 0]
 
     def mean(self, x: torch.Tensor) -> torch.Tensor:
         return self.heads_output(x).mean(0)
@@ -102,8 +124,13 @@ class BootstrapEnsemble(nn.Module):
         perm = torch.randperm(n, generator=gen)
         n_val = int(round(val_fraction * n)) if n >= 20 else 0
         val, train = perm[:n_val], perm[n_val:]
-        self.x_mean.copy_(x[train].mean(0))
-        self.x_std.copy_(x[train].std(0).clamp(min=1e-6) if len(train) > 1 else torch.ones(x.shape[1]))
+        if self.set_size is None:
+            self.x_mean.copy_(x[train].mean(0))
+            self.x_std.copy_(x[train].std(0).clamp(min=1e-6) if len(train) > 1 else torch.ones(x.shape[1]))
+        else:  # per feature, pooled over slots: the standardization must not depend on slot order
+            slots = x[train].reshape(-1, self.input_dim // self.set_size)
+            self.x_mean.copy_(slots.mean(0).repeat(self.set_size))
+            self.x_std.copy_(slots.std(0).clamp(min=1e-6).repeat(self.set_size))
         self.y_mean.copy_(y[train].mean())
         self.y_std.copy_(y[train].std().clamp(min=1e-6) if len(train) > 1 else torch.ones(()))
         boot = train[torch.randint(len(train), (self.heads, len(train)), generator=gen)]  # heads x n_train
@@ -115,12 +142,7 @@ class BootstrapEnsemble(nn.Module):
         for step in range(1, steps + 1):
             idx = boot.gather(1, torch.randint(boot.shape[1], (self.heads, bs), generator=gen))
             xb = ((x[idx] - self.x_mean) / self.x_std)  # heads x bs x d
-            h = xb
-            for i, layer in enumerate(self.layers):
-                h = layer(h)
-                if i < len(self.layers) - 1:
-                    h = nn.functional.silu(h)
-            loss = ((h[..., 0] - (y[idx] - self.y_mean) / self.y_std) ** 2).mean()
+            loss = ((self._network(xb) - (y[idx] - self.y_mean) / self.y_std) ** 2).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
