@@ -12,36 +12,12 @@ row per optimizer with its 10 best images, then its last 10.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
-import pandas as pd
-
-from bbo.bench.report import finished_summaries
+from bbo.bench.report import finished_summaries, markdown_table
 
 ORDER = ["random", "random-prior", "noise_bo", "sqdf", "pgraft"]
 NATURAL = ["classifier_fd", "confidence", "diversity", "novelty"]
-
-
-def table(df: pd.DataFrame) -> str:
-    head = ["task", "optimizer", "seeds", "top-1 AUC", "top-10 AUC", "final top-10 mean"]
-    head += [f"{n} top100 / last100" for n in NATURAL] + ["s per run"]
-    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    for task in sorted(set(df.task)):
-        sub = df[df.task == task]
-        for opt in [o for o in ORDER if o in set(sub.optimizer)] + sorted(set(sub.optimizer) - set(ORDER)):
-            g = sub[sub.optimizer == opt]
-            n = len(g)
-
-            def ms(col: str) -> str:
-                m, s = g[col].mean(), g[col].std(ddof=1)
-                return f"{m:.3f}" + (f" ± {s:.3f}" if n > 1 and not math.isnan(s) else "")
-
-            cells = [task, opt, str(n), ms("top1_auc"), f"**{ms('top10_auc')}**", f"{g['top10_mean'].mean():.3f}"]
-            cells += [f"{g[f'{k}_top100'].mean():.2f} / {g[f'{k}_last100'].mean():.2f}" for k in NATURAL]
-            cells.append(f"{g['wall_time_s'].mean():.0f}")
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def pictures(out: Path, target: Path) -> None:
@@ -81,7 +57,7 @@ def main() -> None:
     parser.add_argument("--pictures", type=Path, default=None)
     args = parser.parse_args()
     df, unfinished = finished_summaries(args.out)
-    print(table(df))
+    print(markdown_table(df, ORDER, NATURAL))
     if unfinished:
         print(f"\n({unfinished} runs not finished, left out)")
     if args.pictures is not None:

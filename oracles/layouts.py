@@ -44,8 +44,11 @@ class LayoutOracle(Oracle):
         raise NotImplementedError
 
 
-@register("layout/alignment", domain="layout",
-          description="LayoutGAN++/LayoutDM alignment: sum over elements of -log(1 - nearest alignment gap) (minimize)")
+@register(
+    "layout/alignment",
+    domain="layout",
+    description="LayoutGAN++/LayoutDM alignment: sum over elements of -log(1 - nearest alignment gap) (minimize)",
+)
 class Alignment(LayoutOracle):
     """Alignment as in LayoutDM's "alignment-ACLayoutGAN" (:func:`bbo.domains.layout.scores.alignment`):
     the sum over elements of ``-log(1 - d)``, ``d`` the smallest gap between one of its six alignment
@@ -65,8 +68,11 @@ class Alignment(LayoutOracle):
         return alignment(page, self.per_element)
 
 
-@register("layout/overlap", domain="layout",
-          description="sum over ordered pairs of intersection / area of the first (minimize)")
+@register(
+    "layout/overlap",
+    domain="layout",
+    description="sum over ordered pairs of intersection / area of the first (minimize)",
+)
 class Overlap(LayoutOracle):
     """Overlap as in LayoutDM's "overlap-ACLayoutGAN" (:func:`bbo.domains.layout.scores.overlap`): the
     sum over ordered pairs ``i != j`` of ``area(i ∩ j) / area(i)``; ``per_element: true`` divides by
@@ -85,8 +91,11 @@ class Overlap(LayoutOracle):
         return overlap(page, self.per_element)
 
 
-@register("layout/target_iou", domain="layout",
-          description="max-IoU (label-wise Hungarian matching) to a target layout: 1 = the target itself")
+@register(
+    "layout/target_iou",
+    domain="layout",
+    description="max-IoU (label-wise Hungarian matching) to a target layout: 1 = the target itself",
+)
 class TargetIoU(LayoutOracle):
     """Max-IoU to a target page (:func:`bbo.domains.layout.scores.max_iou`): per label, boxes matched
     one to one by the Hungarian algorithm maximizing the summed IoU, divided by the larger element
@@ -95,14 +104,21 @@ class TargetIoU(LayoutOracle):
 
     name = "layout/target_iou"
 
-    def __init__(self, target: list[dict[str, Any]] | None = None, target_index: int = 0, max_elements: int = 20,
-                 n_jobs: int = 1) -> None:
+    def __init__(
+        self, target: list[dict[str, Any]] | None = None, target_index: int = 0, max_elements: int = 20, n_jobs: int = 1
+    ) -> None:
         super().__init__(max_elements, n_jobs)
         if target is None:
             from bbo.domains.layout.generator import SPLIT_SIZE, pages
 
-            if isinstance(target_index, bool) or not isinstance(target_index, int) or not 0 <= target_index < SPLIT_SIZE["held_out"]:
-                raise ValueError(f"{self.name}: target_index must be in 0..{SPLIT_SIZE['held_out'] - 1}, got {target_index!r}")
+            if (
+                isinstance(target_index, bool)
+                or not isinstance(target_index, int)
+                or not 0 <= target_index < SPLIT_SIZE["held_out"]
+            ):
+                raise ValueError(
+                    f"{self.name}: target_index must be in 0..{SPLIT_SIZE['held_out'] - 1}, got {target_index!r}"
+                )
             target = pages("held_out", target_index + 1)[target_index]
         why = self._domain.validate(target)
         if why is not None:
@@ -131,16 +147,22 @@ DEFAULT_SPEC: dict[str, Any] = {
 def _check_spec(spec: dict[str, Any]) -> dict[str, Any]:
     known = {"counts", "min_size", "title_above_text", "reading_order", "margins", "no_overlap"}
     if not isinstance(spec, dict) or set(spec) - known:
-        raise ValueError(f"layout constraints: unknown key(s) {sorted(set(spec) - known) if isinstance(spec, dict) else spec!r}; "
-                         f"known: {sorted(known)}")
+        raise ValueError(
+            f"layout constraints: unknown key(s) {sorted(set(spec) - known) if isinstance(spec, dict) else spec!r}; "
+            f"known: {sorted(known)}"
+        )
     for part in ("counts", "min_size"):
         for label, value in spec.get(part, {}).items():
             if label not in LABELS:
-                raise ValueError(f"layout constraints: {part} names unknown label {label!r} (labels: {', '.join(LABELS)})")
+                raise ValueError(
+                    f"layout constraints: {part} names unknown label {label!r} (labels: {', '.join(LABELS)})"
+                )
             if part == "counts":
                 lo, hi = (value, value) if isinstance(value, int) else tuple(value)
                 if not 0 <= lo <= hi:
-                    raise ValueError(f"layout constraints: counts.{label} must be n or [min, max] with 0 <= min <= max, got {value!r}")
+                    raise ValueError(
+                        f"layout constraints: counts.{label} must be n or [min, max] with 0 <= min <= max, got {value!r}"
+                    )
             elif len(value) != 2 or min(value) < 0:
                 raise ValueError(f"layout constraints: min_size.{label} must be [min_w, min_h] >= 0, got {value!r}")
     if "margins" in spec and not 0 <= float(spec["margins"]) < 0.5:
@@ -167,8 +189,14 @@ def constraint_terms(page: list[dict[str, Any]], spec: dict[str, Any]) -> list[t
             if el["label"] != "title":
                 continue
             x, y, w, h = el["box"]
-            gaps = [abs(t["box"][1] - (y + h)) + max(x - t["box"][0], 0) for t in page if t["label"] == "text"
-                    and t["box"][1] >= y + h - 0.005 and t["box"][0] < x + w and t["box"][0] + t["box"][2] > x]
+            gaps = [
+                abs(t["box"][1] - (y + h)) + max(x - t["box"][0], 0)
+                for t in page
+                if t["label"] == "text"
+                and t["box"][1] >= y + h - 0.005
+                and t["box"][0] < x + w
+                and t["box"][0] + t["box"][2] > x
+            ]
             gap = min(gaps) if gaps else 1.0
             terms.append((f"title {i} above text", max(gap - 0.05, 0.0)))
     if spec.get("reading_order"):  # the page opens with a title: no element starts above the top title
@@ -176,24 +204,29 @@ def constraint_terms(page: list[dict[str, Any]], spec: dict[str, Any]) -> list[t
         terms.append(("reading order", max(min(tops) - min(el["box"][1] for el in page), 0.0) if tops else 1.0))
     if "margins" in spec:
         m = float(spec["margins"])
-        out = sum(max(m - x, 0) + max(m - y, 0) + max(x + w - (1 - m), 0) + max(y + h - (1 - m), 0)
-                  for x, y, w, h in (el["box"] for el in page))
+        out = sum(
+            max(m - x, 0) + max(m - y, 0) + max(x + w - (1 - m), 0) + max(y + h - (1 - m), 0)
+            for x, y, w, h in (el["box"] for el in page)
+        )
         terms.append(("margins", out))
     if spec.get("no_overlap"):
         terms.append(("no overlap", overlap(page, per_element=True)))
     return terms
 
 
-@register("layout/constraints", domain="layout",
-          description="fraction of a user's layout constraints satisfied, minus a continuous violation term")
+@register(
+    "layout/constraints",
+    domain="layout",
+    description="fraction of a user's layout constraints satisfied, minus a continuous violation term",
+)
 class Constraints(LayoutOracle):
     """A user's specification, scored as ``satisfied / n - 0.5 * mean(min(violation, 1))`` over its
     ``n`` atomic constraints (:func:`constraint_terms`): 1 when all hold; the violation term (page
     units or counts, each capped at 1) makes the score move before a constraint flips, so an
     optimizer sees which way to go.
 
-    ``spec`` keys (default :data:`DEFAULT_SPEC`, an article page with two figures and a table): ``counts`` (label -> n or
-    [min, max]), ``min_size`` (label -> [min_w, min_h] for every element of it),
+    ``spec`` keys (default :data:`DEFAULT_SPEC`, an article page with two figures and a table):
+    ``counts`` (label -> n or [min, max]), ``min_size`` (label -> [min_w, min_h] for every element of it),
     ``title_above_text`` (each title has a text starting below it within 0.05, across its width),
     ``reading_order`` (no element starts above the topmost title), ``margins`` (every box at least
     this far from each page edge), ``no_overlap`` (zero overlap)."""
@@ -212,8 +245,11 @@ class Constraints(LayoutOracle):
         return satisfied / len(terms) - 0.5 * sum(min(v, 1.0) for _, v in terms) / len(terms)
 
 
-@register("layout/quality", domain="layout",
-          description="constraints - 10 x per-element alignment - per-element overlap (a cheap stand-in for a human score)")
+@register(
+    "layout/quality",
+    domain="layout",
+    description="constraints - 10 x per-element alignment - per-element overlap (a cheap stand-in for a human score)",
+)
 class Quality(LayoutOracle):
     """``constraints(spec) - w_alignment * alignment / n - w_overlap * overlap / n`` (LayoutGAN++'s
     per-element alignment and overlap; weights default 10 and 1, so that a natural page's
@@ -222,8 +258,14 @@ class Quality(LayoutOracle):
 
     name = "layout/quality"
 
-    def __init__(self, spec: dict[str, Any] | None = None, w_alignment: float = 10.0, w_overlap: float = 1.0,
-                 max_elements: int = 20, n_jobs: int = 1) -> None:
+    def __init__(
+        self,
+        spec: dict[str, Any] | None = None,
+        w_alignment: float = 10.0,
+        w_overlap: float = 1.0,
+        max_elements: int = 20,
+        n_jobs: int = 1,
+    ) -> None:
         super().__init__(max_elements, n_jobs)
         self.constraints = Constraints(spec, max_elements)
         self.w_alignment, self.w_overlap = float(w_alignment), float(w_overlap)
@@ -233,5 +275,8 @@ class Quality(LayoutOracle):
     def score_page(self, page):
         from bbo.domains.layout.scores import alignment, overlap
 
-        return (self.constraints.score_page(page) - self.w_alignment * alignment(page, per_element=True)
-                - self.w_overlap * overlap(page, per_element=True))
+        return (
+            self.constraints.score_page(page)
+            - self.w_alignment * alignment(page, per_element=True)
+            - self.w_overlap * overlap(page, per_element=True)
+        )

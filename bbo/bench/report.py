@@ -91,6 +91,34 @@ def finished_summaries(out_dir: str | Path) -> tuple[pd.DataFrame, int]:
     return pd.DataFrame(rows), unfinished
 
 
+def markdown_table(df: pd.DataFrame, order: list[str], natural: list[str]) -> str:
+    """The README's results table from :func:`finished_summaries`: per task and optimizer (in
+    ``order``, others after) the seeds, top-1 and top-10 AUC (mean ± sd over seeds), the final
+    top-10 mean, the ``natural`` figures of the top 100 and last 100, and the seconds per run."""
+    head = ["task", "optimizer", "seeds", "top-1 AUC", "top-10 AUC", "final top-10 mean"]
+    head += [f"{n} top100 / last100" for n in natural] + ["s per run"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for task in sorted(set(df.task)):
+        sub = df[df.task == task]
+        for opt in [o for o in order if o in set(sub.optimizer)] + sorted(set(sub.optimizer) - set(order)):
+            g = sub[sub.optimizer == opt]
+            n = len(g)
+
+            def ms(col: str) -> str:
+                m, s = g[col].mean(), g[col].std(ddof=1)
+                return f"{m:.3f}" + (f" ± {s:.3f}" if n > 1 and not math.isnan(s) else "")
+
+            cells = [task, opt, str(n), ms("top1_auc"), f"**{ms('top10_auc')}**", f"{g['top10_mean'].mean():.3f}"]
+            cells += [f"{_short(g[f'{k}_top100'].mean())} / {_short(g[f'{k}_last100'].mean())}" for k in natural]
+            cells.append(f"{g['wall_time_s'].mean():.0f}")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _short(v: float) -> str:
+    return f"{v:.3f}" if abs(v) < 1 else f"{v:.2f}"
+
+
 def summarize(run: RunRecord, with_naturalness: bool = True) -> dict[str, Any]:
     """The run's figures: PMO top-k AUC and means, the uniqueness of the asked objects, and the
     domain's naturalness figures of the top 100 (``<figure>_top100``; values are in the maximize

@@ -38,7 +38,11 @@ class LayoutDomain(Domain):
     pretrain_command = "bbo.domains.layout.cli:pretrain"
 
     def __init__(self, max_elements: int = MAX_ELEMENTS) -> None:
-        if isinstance(max_elements, bool) or not isinstance(max_elements, (int, np.integer)) or not 1 <= max_elements <= 1000:
+        if (
+            isinstance(max_elements, bool)
+            or not isinstance(max_elements, (int, np.integer))
+            or not 1 <= max_elements <= 1000
+        ):
             raise ValueError(f"layout domain: max_elements must be an integer in [1, 1000], got {max_elements!r}")
         self.max_elements = int(max_elements)
 
@@ -62,7 +66,9 @@ class LayoutDomain(Domain):
             return f"expected a dict {{'label', 'box'}}, got {type(el).__name__}"
         if set(el) != {"label", "box"}:
             extra, missing = sorted(set(el) - {"label", "box"}), sorted({"label", "box"} - set(el))
-            return "; ".join(([f"unknown key(s) {extra}"] if extra else []) + ([f"missing {missing}"] if missing else []))
+            return "; ".join(
+                ([f"unknown key(s) {extra}"] if extra else []) + ([f"missing {missing}"] if missing else [])
+            )
         if el["label"] not in LABELS:
             return f"unknown label {el['label']!r} (labels: {', '.join(LABELS)})"
         box = el["box"]
@@ -122,8 +128,15 @@ class LayoutDomain(Domain):
 
         return layout_metrics(list(objects), self)
 
-    def offspring(self, parents: Sequence[Any], n: int, rng: np.random.Generator, *, mutation_rate: float,
-                  scores: Sequence[float] | None = None) -> list[Any]:
+    def offspring(
+        self,
+        parents: Sequence[Any],
+        n: int,
+        rng: np.random.Generator,
+        *,
+        mutation_rate: float,
+        scores: Sequence[float] | None = None,
+    ) -> list[Any]:
         """Crossover (the top of one parent above a cut, the bottom of another) and mutation (move,
         resize, add, remove, relabel): :mod:`bbo.domains.layout.edits`."""
         from bbo.domains.layout.edits import breed

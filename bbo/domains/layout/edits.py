@@ -55,8 +55,15 @@ def mutate(page: list[dict], rng: np.random.Generator, max_elements: int) -> lis
     return page
 
 
-def breed(parents: Sequence[list[dict]], n: int, rng: np.random.Generator, *, mutation_rate: float,
-          scores: Sequence[float] | None, domain: Any) -> list[list[dict]]:
+def breed(
+    parents: Sequence[list[dict]],
+    n: int,
+    rng: np.random.Generator,
+    *,
+    mutation_rate: float,
+    scores: Sequence[float] | None,
+    domain: Any,
+) -> list[list[dict]]:
     """Up to ``n`` new valid pages, none a parent: a mating pool drawn with probability proportional
     to ``scores``, crossover of two pool members, then mutation with probability ``mutation_rate``
     (the molecule GA's scheme, :func:`bbo.domains.molecule.edits.offspring`)."""

@@ -61,8 +61,10 @@ def generate_page(rng: np.random.Generator, max_elements: int = MAX_ELEMENTS) ->
     while bands_left > 0 and y < bottom - 0.05 and len(out) < max_elements:
         bands_left -= 1
         band_bottom = bottom if bands_left == 0 else y + rng.uniform(0.25, 0.45) * (bottom - y)
-        ends = [_fill_column(rng, out, left + c * (col_w + gutter), col_w, y, band_bottom, gap, max_elements)
-                for c in range(n_cols)]
+        ends = [
+            _fill_column(rng, out, left + c * (col_w + gutter), col_w, y, band_bottom, gap, max_elements)
+            for c in range(n_cols)
+        ]
         y = max(ends) + gap
         if bands_left > 0 and len(out) < max_elements:  # the spanning figure or table between bands
             label = "figure" if rng.random() < 0.6 else "table"
@@ -136,4 +138,6 @@ def pages(split: str = "train", n: int | None = None) -> list[list[dict]]:
     n = SPLIT_SIZE[split] if n is None else int(n)
     if not 0 <= n <= SPLIT_SIZE[split]:
         raise ValueError(f"the {split} split has {SPLIT_SIZE[split]} pages, asked for {n}")
-    return [[{"label": label, "box": list(box)} for label, box in page] for page in _split(split, SPLIT_SIZE[split])[:n]]
+    return [
+        [{"label": label, "box": list(box)} for label, box in page] for page in _split(split, SPLIT_SIZE[split])[:n]
+    ]

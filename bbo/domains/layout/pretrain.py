@@ -31,9 +31,13 @@ CONSISTENCY = {"features": FEATURES, "width": 64, "depth": 3, "heads": 4}
 
 def layout_prior(denoiser: SetTransformerDenoiser | None = None, sample_steps: int = 50) -> DiffusionPrior:
     """The prior's architecture (random weights unless a denoiser is given)."""
-    return DiffusionPrior(denoiser if denoiser is not None else SetTransformerDenoiser(**DENOISER),
-                          (MAX_ELEMENTS, FEATURES), SlotCodec(MAX_ELEMENTS), beta_schedule="linear",
-                          sample_steps=sample_steps)
+    return DiffusionPrior(
+        denoiser if denoiser is not None else SetTransformerDenoiser(**DENOISER),
+        (MAX_ELEMENTS, FEATURES),
+        SlotCodec(MAX_ELEMENTS),
+        beta_schedule="linear",
+        sample_steps=sample_steps,
+    )
 
 
 def pretrain_layout(
@@ -60,8 +64,19 @@ def pretrain_layout(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         prior = layout_prior(sample_steps=sample_steps).to(dev)
-    ema = train_denoiser(prior, x_train, out, steps=steps, batch_size=batch_size, lr=lr, ema_decay=ema_decay,
-                         checkpoint_every=checkpoint_every, seed=seed, progress=progress, desc="layout diffusion")
+    ema = train_denoiser(
+        prior,
+        x_train,
+        out,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        ema_decay=ema_decay,
+        checkpoint_every=checkpoint_every,
+        seed=seed,
+        progress=progress,
+        desc="layout diffusion",
+    )
     final = layout_prior(ema, sample_steps=sample_steps).to(dev)
 
     from bbo.domains.layout.metrics import layout_metrics
@@ -69,11 +84,16 @@ def pretrain_layout(
     figures = layout_metrics(final.sample(eval_samples, seed=seed + 1))
     final.info = {
         "trained_on": f"{SPLIT_SIZE['train']} procedural pages (bbo.domains.layout.generator, train split)",
-        "steps": steps, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay, "seed": int(seed),
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "ema_decay": ema_decay,
+        "seed": int(seed),
         "final_loss": last_loss(out / "log.csv"),
         "figures": {f"{k} ({eval_samples} samples)": round(float(v), 4) for k, v in figures.items()},
         "figures_command": "python benchmarks/layout_prior_quality.py",
-        "hardware": f"{platform.machine()}, {dev.type}", "command": command,
+        "hardware": f"{platform.machine()}, {dev.type}",
+        "command": command,
     }
     save_prior(final, out / "prior")
     if consistency_steps > 0:
@@ -82,7 +102,8 @@ def pretrain_layout(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             network = SetTransformerDenoiser(**CONSISTENCY)
-        cm = distill_consistency(final, steps=consistency_steps, seed=seed, device=dev, progress=progress,
-                                 network=network)
+        cm = distill_consistency(
+            final, steps=consistency_steps, seed=seed, device=dev, progress=progress, network=network
+        )
         save_consistency(cm.cpu(), out / "prior" / "consistency")
     return final

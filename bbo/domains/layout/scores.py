@@ -59,7 +59,9 @@ def intersections(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``len(a) x len(b)`` areas of intersection of two sets of ``[x, y, w, h]`` boxes."""
     l1, t1, r1, b1 = (v[:, None] for v in ltrb(a))
     l2, t2, r2, b2 = (v[None, :] for v in ltrb(b))
-    return np.clip(np.minimum(r1, r2) - np.maximum(l1, l2), 0, None) * np.clip(np.minimum(b1, b2) - np.maximum(t1, t2), 0, None)
+    return np.clip(np.minimum(r1, r2) - np.maximum(l1, l2), 0, None) * np.clip(
+        np.minimum(b1, b2) - np.maximum(t1, t2), 0, None
+    )
 
 
 def overlap(page: Sequence[dict[str, Any]], per_element: bool = False) -> float:
