@@ -47,6 +47,7 @@ class LayoutOracle(Oracle):
 @register(
     "layout/alignment",
     domain="layout",
+    direction="minimize",
     description="LayoutGAN++/LayoutDM alignment: sum over elements of -log(1 - nearest alignment gap) (minimize)",
 )
 class Alignment(LayoutOracle):
@@ -71,6 +72,7 @@ class Alignment(LayoutOracle):
 @register(
     "layout/overlap",
     domain="layout",
+    direction="minimize",
     description="sum over ordered pairs of intersection / area of the first (minimize)",
 )
 class Overlap(LayoutOracle):

@@ -94,8 +94,10 @@ def test_bad_constraint_specs_are_refused(spec, match):
 
 
 def test_layout_oracles_are_listed():
-    from oracles import oracle_names
+    from oracles.base import list_oracles
 
-    assert {"layout/alignment", "layout/overlap", "layout/target_iou", "layout/constraints",
-            "layout/quality"} <= set(oracle_names())
+    listed = {info.name: info for info in list_oracles() if info.domain == "layout"}
+    assert set(listed) == {"layout/alignment", "layout/overlap", "layout/target_iou", "layout/constraints",
+                           "layout/quality"}
+    assert all(info.direction == get_oracle(name).direction for name, info in listed.items())  # `bbo oracles`
     assert np.isfinite(get_oracle("layout/quality")(pages("held_out", 5))).all()
