@@ -44,29 +44,36 @@ class LayoutOracle(Oracle):
         raise NotImplementedError
 
 
-@register(
-    "layout/alignment",
-    domain="layout",
-    direction="minimize",
-    description="LayoutGAN++/LayoutDM alignment: sum over elements of -log(1 - nearest alignment gap) (minimize)",
-)
-class Alignment(LayoutOracle):
-    """Alignment as in LayoutDM's "alignment-ACLayoutGAN" (:func:`bbo.domains.layout.scores.alignment`):
-    the sum over elements of ``-log(1 - d)``, ``d`` the smallest gap between one of its six alignment
-    lines and the same line of another element; ``per_element: true`` divides by the element count
-    (LayoutGAN++'s normalization). 0 is perfect; minimize."""
+class _PageScore(LayoutOracle):
+    """A minimized score of :mod:`bbo.domains.layout.scores` (``score(page, per_element)``)."""
 
-    name = "layout/alignment"
     direction = "minimize"
+    score_name = ""
 
     def __init__(self, per_element: bool = False, max_elements: int = 20, n_jobs: int = 1) -> None:
         super().__init__(max_elements, n_jobs)
         self.per_element = bool(per_element)
 
     def score_page(self, page):
-        from bbo.domains.layout.scores import alignment
+        from bbo.domains.layout import scores
 
-        return alignment(page, self.per_element)
+        return getattr(scores, self.score_name)(page, self.per_element)
+
+
+@register(
+    "layout/alignment",
+    domain="layout",
+    direction="minimize",
+    description="LayoutGAN++/LayoutDM alignment: sum over elements of -log(1 - nearest alignment gap) (minimize)",
+)
+class Alignment(_PageScore):
+    """Alignment as in LayoutDM's "alignment-ACLayoutGAN" (:func:`bbo.domains.layout.scores.alignment`):
+    the sum over elements of ``-log(1 - d)``, ``d`` the smallest gap between one of its six alignment
+    lines and the same line of another element; ``per_element: true`` divides by the element count
+    (LayoutGAN++'s normalization). 0 is perfect; minimize."""
+
+    name = "layout/alignment"
+    score_name = "alignment"
 
 
 @register(
@@ -75,22 +82,13 @@ class Alignment(LayoutOracle):
     direction="minimize",
     description="sum over ordered pairs of intersection / area of the first (minimize)",
 )
-class Overlap(LayoutOracle):
+class Overlap(_PageScore):
     """Overlap as in LayoutDM's "overlap-ACLayoutGAN" (:func:`bbo.domains.layout.scores.overlap`): the
     sum over ordered pairs ``i != j`` of ``area(i ∩ j) / area(i)``; ``per_element: true`` divides by
     the element count. 0 for a page without overlaps; minimize."""
 
     name = "layout/overlap"
-    direction = "minimize"
-
-    def __init__(self, per_element: bool = False, max_elements: int = 20, n_jobs: int = 1) -> None:
-        super().__init__(max_elements, n_jobs)
-        self.per_element = bool(per_element)
-
-    def score_page(self, page):
-        from bbo.domains.layout.scores import overlap
-
-        return overlap(page, self.per_element)
+    score_name = "overlap"
 
 
 @register(

@@ -15,3 +15,17 @@ def prior_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("prior")
     save_prior(GaussianMixturePrior([[-2.0, 0.0], [2.0, 0.0]], [0.5, 0.5], [0.7, 0.3], num_steps=50), path)
     return str(path)
+
+
+def run_rounds(opt, oracle, rounds):
+    """Ask, check every proposal is valid, score and tell, ``rounds`` times; the mean value per round."""
+    import numpy as np
+
+    means = []
+    for _ in range(rounds):
+        xs = opt.ask()
+        assert all(opt.domain.validate(x) is None for x in xs)
+        ys = oracle(xs)
+        opt.tell(xs, ys)
+        means.append(float(np.mean(ys)))
+    return means

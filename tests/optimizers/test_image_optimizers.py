@@ -1,10 +1,10 @@
 """SQDF and P-GRAFT on the shipped digits prior, unchanged algorithms: a small budget raises an
 image oracle's value above the prior's."""
 
-import numpy as np
 import pytest
 
 from oracles import get_oracle
+from tests.optimizers.conftest import run_rounds
 
 SMALL = dict(batch_size=64, sample_steps=20, surrogate_steps=300, surrogate_hidden=64)
 
@@ -14,24 +14,13 @@ def oracle():
     return get_oracle("image/digit", target=0)
 
 
-def _run(opt, oracle, rounds):
-    means = []
-    for _ in range(rounds):
-        xs = opt.ask()
-        assert all(opt.domain.validate(x) is None for x in xs)
-        ys = oracle(xs)
-        opt.tell(xs, ys)
-        means.append(float(np.mean(ys)))
-    return means
-
-
 def test_sqdf_raises_the_digit_log_probability(oracle):
     from bbo import SQDFOptimizer
 
     opt = SQDFOptimizer(prior="digits", seed=0, sqdf_steps=40, sqdf_batch_size=64, trajectories_per_update=16,
                         **SMALL)
     assert opt.domain.config() == {"name": "image", "channels": 1, "height": 8, "width": 8}
-    means = _run(opt, oracle, 3)
+    means = run_rounds(opt, oracle, 3)
     assert means[-1] > means[0] + 1.0, means  # log-probability of a 0, in nats
 
 
@@ -40,7 +29,7 @@ def test_pgraft_raises_the_digit_log_probability(oracle):
 
     opt = PGRAFTOptimizer(prior="digits", seed=0, samples_per_round=256, train_steps=60, pgraft_rounds=1,
                           **SMALL)
-    means = _run(opt, oracle, 3)
+    means = run_rounds(opt, oracle, 3)
     assert means[-1] > means[0] + 1.0, means
 
 

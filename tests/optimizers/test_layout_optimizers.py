@@ -8,6 +8,7 @@ import pytest
 
 from bbo.domains.layout import LayoutDomain
 from oracles import get_oracle
+from tests.optimizers.conftest import run_rounds
 
 SMALL = dict(batch_size=64, surrogate_steps=300, surrogate_hidden=64)
 
@@ -15,17 +16,6 @@ SMALL = dict(batch_size=64, surrogate_steps=300, surrogate_hidden=64)
 @pytest.fixture(scope="module")
 def oracle():
     return get_oracle("layout/constraints")
-
-
-def _run(opt, oracle, rounds):
-    means = []
-    for _ in range(rounds):
-        xs = opt.ask()
-        assert all(opt.domain.validate(x) is None for x in xs)
-        ys = oracle(xs)
-        opt.tell(xs, ys)
-        means.append(float(np.mean(ys)))
-    return means
 
 
 def test_prior_samples_are_valid_pages():
@@ -46,7 +36,7 @@ def test_sqdf_raises_the_constraint_score(oracle):
 
     opt = SQDFOptimizer(prior="doc-layouts", seed=0, sqdf_steps=40, sqdf_batch_size=64, trajectories_per_update=16,
                         **SMALL)
-    means = _run(opt, oracle, 3)
+    means = run_rounds(opt, oracle, 3)
     assert means[-1] > means[0] + 0.03, means
 
 
@@ -55,7 +45,7 @@ def test_pgraft_raises_the_constraint_score(oracle):
 
     opt = PGRAFTOptimizer(prior="doc-layouts", seed=0, samples_per_round=256, train_steps=60, pgraft_rounds=1,
                           **SMALL)
-    means = _run(opt, oracle, 3)
+    means = run_rounds(opt, oracle, 3)
     assert means[-1] > means[0] + 0.03, means
 
 
@@ -65,7 +55,7 @@ def test_noise_bo_and_the_genetic_algorithm_propose_valid_pages(oracle):
     bo = NoiseBOOptimizer(prior="doc-layouts", seed=0, batch_size=8, n_initial=8, n_candidates=128, sample_steps=10)
     ga = GeneticOptimizer(domain="layout", seed=0, batch_size=16, population_size=16)
     for opt in (bo, ga):
-        _run(opt, oracle, 2)
+        run_rounds(opt, oracle, 2)
 
 
 def test_sqdf_on_layouts_resumes_after_sigkill(tmp_path):

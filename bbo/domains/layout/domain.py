@@ -113,10 +113,9 @@ class LayoutDomain(Domain):
     # ----------------------------------------------------------------------------- optional
     def sample_reference(self, n: int, rng: np.random.Generator) -> list[list[dict[str, Any]]]:
         """Uniform draws (with replacement) from the generator's training pages."""
-        from bbo.domains.layout.generator import pages
+        from bbo.domains.layout.generator import SPLIT_SIZE, page
 
-        train = pages("train")
-        return [self._fit(train[i]) for i in rng.integers(len(train), size=int(n))]
+        return [self._fit(page("train", i)) for i in rng.integers(SPLIT_SIZE["train"], size=int(n))]
 
     def _fit(self, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return page[: self.max_elements]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bbo.domains.base import selection_weights
-from bbo.domains.layout.generator import LABELS, pages
+from bbo.domains.layout.generator import LABELS, SPLIT_SIZE, page as generator_page
 
 MUTATIONS = ("move", "resize", "add", "remove", "relabel")
 
@@ -46,7 +46,7 @@ def mutate(page: list[dict], rng: np.random.Generator, max_elements: int) -> lis
     elif kind == "resize":
         page[i] = _clip(label, x, y, w * np.exp(rng.normal(0, 0.2)), h * np.exp(rng.normal(0, 0.2)))
     elif kind == "add" and len(page) < max_elements:
-        donor = pages("train")[int(rng.integers(10_000))]
+        donor = generator_page("train", int(rng.integers(SPLIT_SIZE["train"])))
         page.append(dict(donor[int(rng.integers(len(donor)))]))
     elif kind == "remove" and len(page) > 1:
         page.pop(i)

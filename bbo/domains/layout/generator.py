@@ -141,3 +141,10 @@ def pages(split: str = "train", n: int | None = None) -> list[list[dict]]:
     return [
         [{"label": label, "box": list(box)} for label, box in page] for page in _split(split, SPLIT_SIZE[split])[:n]
     ]
+
+
+def page(split: str, index: int) -> list[dict]:
+    """Page ``index`` of a split, as a fresh list (without copying the whole split as :func:`pages` does)."""
+    if split not in _SPLIT_SEED:
+        raise ValueError(f"split must be 'train' or 'held_out', got {split!r}")
+    return [{"label": label, "box": list(box)} for label, box in _split(split, SPLIT_SIZE[split])[int(index)]]
