@@ -243,15 +243,19 @@ class Optimizer:
             return out
 
     # --------------------------------------------------------------------------------- tell
-    def tell(self, xs: Any, ys: Any) -> None:
+    def tell(self, xs: Any, ys: Any, *, metadata: Any = None) -> None:
         """Record results: one object and value, or aligned sequences.
 
         A told object is matched to a pending trial of the same object (in ask order); one never
         asked is recorded as an external observation. NaN, inf or None marks the trial FAIL with
-        a warning. Bad input raises ValueError naming the index and writes nothing. All of the
-        call is committed to the journal before this returns.
+        a warning. ``metadata`` (a JSON mapping per object, or one for a single object) is merged
+        into each trial's (how long the call took, why it failed). Bad input raises ValueError
+        naming the index and writes nothing. All of the call is committed to the journal before
+        this returns.
         """
+        single = self.domain.is_single(xs)
         xs, ys = self._as_batch(xs, ys)
+        extra = _as_metadata([metadata] if single and metadata is not None else metadata, len(xs))
         values: list[float | None] = []
         for i, (x, y) in enumerate(zip(xs, ys)):
             reason = self.domain.validate(x)
@@ -261,7 +265,7 @@ class Optimizer:
         with self._lock:
             taken: dict[str, int] = defaultdict(int)
             updates: list[TrialUpdate] = []
-            for x, v in zip(xs, values):
+            for x, v, meta in zip(xs, values, extra):
                 key = _key_text(self.domain.key(x))
                 queue = self._pending.get(key, ())
                 number = queue[taken[key]] if taken[key] < len(queue) else None
@@ -273,7 +277,7 @@ class Optimizer:
                         number=number, object_json=self.domain.to_json(x), key=key,
                         value=None if failed else float(v),
                         state=TrialState.FAIL if failed else TrialState.COMPLETE, round=self._round,
-                        metadata={"told_value": repr(v)} if failed else {},
+                        metadata={**meta, "told_value": repr(v)} if failed else meta,
                     )
                 )
             written = self._journal.finish(updates, self.name)
@@ -325,9 +329,12 @@ class Optimizer:
             n_told = self._n_told
             if n_told - self._round * self.round_size < self.round_size:
                 return
-            trials = self.completed_trials()
+            # a strategy with nothing to learn is not handed the whole journal every round
+            learns = type(self.strategy).update is not Strategy.update
+            trials = self.completed_trials() if learns else []
         # catch up on all complete rounds at once (e.g. after many external tells), one update
-        self.strategy.update(self, trials)
+        if learns:
+            self.strategy.update(self, trials)
         new_round = n_told // self.round_size
         self._write_checkpoint(new_round)
         with self._lock:
@@ -489,6 +496,25 @@ def _is_sequence(x: Any) -> bool:
 def _as_list(x: Any) -> list[Any]:
     """A sequence of values as a plain list (numpy arrays, torch tensors, pandas Series too)."""
     return list(x.tolist()) if hasattr(x, "tolist") else list(x)
+
+
+def _as_metadata(metadata: Any, n: int) -> list[dict[str, Any]]:
+    """``tell``'s metadata as one JSON mapping per object, or a ValueError naming the bad one."""
+    if metadata is None:
+        return [{} for _ in range(n)]
+    if isinstance(metadata, Mapping) or not _is_sequence(metadata):
+        raise ValueError(f"tell: metadata must be a sequence of mappings, one per object, got {type(metadata).__name__}")
+    metadata = list(metadata)
+    if len(metadata) != n:
+        raise ValueError(f"tell: {n} objects but {len(metadata)} metadata mappings")
+    for i, meta in enumerate(metadata):
+        if not isinstance(meta, Mapping) or not all(isinstance(k, str) for k in meta):
+            raise ValueError(f"tell: metadata {i} is not a mapping with string keys")
+        try:
+            json.dumps(meta, allow_nan=True)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"tell: metadata {i} cannot be stored as JSON: {err}") from None
+    return [dict(m) for m in metadata]
 
 
 def _as_value(i: int, y: Any) -> float | None:

@@ -252,6 +252,48 @@ class Journal:
         return Journal._Tx(self._db)
 
 
+def check_journal(path: str | Path, *, charged_once: bool = False) -> list[str]:
+    """What is wrong with the journal at ``path`` (an empty list when nothing is): SQLite's own
+    integrity check, trial numbers without gaps, states and values that agree (COMPLETE has a
+    finite value, FAIL and RUNNING none), metadata that parses. With ``charged_once`` (a journal
+    written by ``bbo run``), also that no object was paid for twice: apart from answers from the
+    cache (``cached`` in their metadata), no key is told twice."""
+    problems: list[str] = []
+    journal = Journal(path)
+    try:
+        status = journal._db.execute("PRAGMA integrity_check").fetchone()[0]
+        if status != "ok":
+            problems.append(f"SQLite integrity check: {status}")
+        rows = journal._db.execute("SELECT number, key, state, source, value, completed, metadata FROM trials "
+                                   "ORDER BY number").fetchall()
+    finally:
+        journal.close()
+    paid: dict[str, int] = {}
+    for i, (number, key, state, source, value, completed, metadata) in enumerate(rows):
+        if number != i:
+            problems.append(f"trial numbers jump from {i - 1} to {number}")
+            break
+        if state not in TrialState._value2member_map_ or source not in TrialSource._value2member_map_:
+            problems.append(f"trial {number}: unknown state {state!r} or source {source!r}")
+            continue
+        if state == "COMPLETE" and (value is None or not math.isfinite(value)):
+            problems.append(f"trial {number}: COMPLETE without a finite value ({value!r})")
+        if state in ("FAIL", "RUNNING") and value is not None:
+            problems.append(f"trial {number}: {state} with a value ({value!r})")
+        if state == "RUNNING" and completed is not None:
+            problems.append(f"trial {number}: RUNNING with a completion time")
+        try:
+            meta = json.loads(metadata)
+        except json.JSONDecodeError:
+            problems.append(f"trial {number}: unreadable metadata")
+            continue
+        if charged_once and state != "RUNNING" and not meta.get("cached"):
+            if key in paid:
+                problems.append(f"trial {number}: object {key} was paid for again (first in trial {paid[key]})")
+            paid.setdefault(key, number)
+    return problems
+
+
 def trials_dataframe(trials: Sequence[Trial], domain_from_json=None) -> pd.DataFrame:
     """One row per trial, as Optuna's ``trials_dataframe``; metadata keys become ``meta_<key>`` columns."""
     rows = []
