@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -22,7 +23,7 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -34,6 +35,8 @@ def run(
     out: Annotated[Optional[Path], typer.Option(help="run directory (default runs/<name>)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run from its journals")] = False,
     workers: Annotated[int, typer.Option(min=1, help="independent runs in parallel worker processes")] = 1,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="torch threads of each run's driver "
+                                                               "(default: the cores / workers; env BBO_THREADS)")] = None,
     allow_module: Annotated[Optional[list[str]], typer.Option(help="a module whose oracle factories the config "
                                                                    "may call (trusted code; repeatable)")] = None,
 ) -> None:
@@ -43,7 +46,8 @@ def run(
     config error, with nothing written."""
     cfg = _load(config, allow_module, budget=budget, seed=seed)
     out = out or Path("runs") / cfg.name
-    table = _run(cfg, out, seeds=None, resume=resume, workers=workers, names=("summary", "best_so_far"))
+    table = _run(cfg, out, seeds=None, resume=resume, workers=workers, threads=threads,
+                 names=("summary", "best_so_far"))
     _print_table(table, f"{cfg.name}: {cfg.budget} oracle calls per run")
     console.print(f"results in [bold]{out}[/] (summary.csv, runs.csv, best_so_far.png, per-run journal.db)")
 
@@ -55,6 +59,8 @@ def compare(
     budget: Annotated[Optional[int], typer.Option(help="oracle calls per run (overrides the config)")] = None,
     out: Annotated[Optional[Path], typer.Option(help="run directory (default runs/<name>-compare)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="independent runs in parallel worker processes")] = 1,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="torch threads of each run's driver "
+                                                               "(default: the cores / workers; env BBO_THREADS)")] = None,
     allow_module: Annotated[Optional[list[str]], typer.Option(help="a module whose oracle factories the config "
                                                                    "may call (trusted code; repeatable)")] = None,
 ) -> None:
@@ -63,7 +69,7 @@ def compare(
     cfg = _load(config, allow_module, budget=budget)
     out = out or Path("runs") / f"{cfg.name}-compare"
     table = _run(cfg, out, seeds=[cfg.seed + i for i in range(seeds)], resume=True, workers=workers,
-                 names=("comparison", "comparison"))
+                 threads=threads, names=("comparison", "comparison"))
     _print_table(table, f"{cfg.name}: {cfg.budget} oracle calls per run, {seeds} seeds")
     console.print(f"results in [bold]{out}[/] (comparison.csv, comparison.png, runs.csv, per-run journal.db)")
 
@@ -77,7 +83,7 @@ def _load(config: Path, allow_modules: list[str] | None = None, **overrides):
         _fail(str(err))
 
 
-def _run(cfg, out: Path, *, seeds, resume: bool, workers: int, names: tuple[str, str]):
+def _run(cfg, out: Path, *, seeds, resume: bool, workers: int, threads: int | None, names: tuple[str, str]):
     from bbo.bench.runner import RunConfigError, RunExistsError, RunProgress, run_benchmark
     from bbo.study import JournalError, JournalInUseError
 
@@ -91,8 +97,8 @@ def _run(cfg, out: Path, *, seeds, resume: bool, workers: int, names: tuple[str,
             progress.update(bars[p.label], completed=p.calls, best=best)
 
         try:
-            return run_benchmark(cfg, out, seeds=seeds, resume=resume, workers=workers, on_progress=update,
-                                 report_names=names)
+            return run_benchmark(cfg, out, seeds=seeds, resume=resume, workers=workers, threads=threads,
+                                 on_progress=update, report_names=names)
         except (RunExistsError, RunConfigError, JournalInUseError, JournalError) as err:
             _fail(str(err))
         except KeyboardInterrupt:

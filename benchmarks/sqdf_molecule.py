@@ -45,7 +45,7 @@ def main_config(prior: str, budget: int, batch: int) -> dict:
             {"kind": "sqdf", "prior": prior, "batch_size": batch},
             {"kind": "pgraft", "prior": prior, "batch_size": batch},
         ],
-        "executor": {"kind": "local", "n_jobs": 1},
+        "executor": {"kind": "local", "n_workers": 0},
     }
 
 
@@ -57,7 +57,7 @@ def sweep_config(prior: str, budget: int, batch: int) -> dict:
     optimizers += [{"kind": "sqdf", "label": label, "prior": prior, "batch_size": batch, **settings}
                    for label, settings in ABLATIONS.items()]
     return {"name": "sqdf_sweep", "tasks": [SWEEP_TASK], "budget": budget, "seed": 0, "optimizers": optimizers,
-            "executor": {"kind": "local", "n_jobs": 1}}
+            "executor": {"kind": "local", "n_workers": 0}}
 
 
 def last_rounds(run_dir: Path, n: int) -> list[str]:

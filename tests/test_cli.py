@@ -107,7 +107,7 @@ def _run_then_kill(cmd, env, journal, complete, timeout):
 def test_sigkill_mid_run_then_resume_loses_nothing_and_repeats_no_call(tmp_path):
     log = tmp_path / "calls.log"
     cfg = _config(tmp_path, budget=150, batch=20, extra_task=f", label: slow, log: '{log}', delay: 0.02",
-                  executor="{kind: local, tell_every: 1}")
+                  executor="{kind: local, n_workers: 1}")
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-m", "bbo.cli", "run", str(cfg), "--out", str(out)]
@@ -173,7 +173,7 @@ def kill_mid_run(tmp_path, task, optimizer, budget, complete, plugins="[tests.fa
     one result at a time, SIGKILLed once ``complete`` trials are told. Returns the command, its
     environment, the run's journal and the trials told before the kill."""
     cfg = _write(tmp_path / "c.yaml", f"name: t\nplugins: {plugins}\ntasks: [{task}]\nbudget: {budget}\n"
-                                      f"optimizers: [{optimizer}]\nexecutor: {{kind: local, tell_every: 1}}\n")
+                                      f"optimizers: [{optimizer}]\nexecutor: {{kind: local, n_workers: 1}}\n")
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-m", "bbo.cli", "run", str(cfg), "--out", str(out)]

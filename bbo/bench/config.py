@@ -13,7 +13,7 @@ budget: 300                         # oracle calls per (task, optimizer, seed)
 seed: 0
 optimizers:                         # each: kind + that optimizer's own settings
   - {kind: random, batch_size: 100}
-executor: {kind: local, n_jobs: 2}  # how the oracle is evaluated
+executor: {kind: local, n_workers: 2, timeout: 600}  # where oracle calls run (see ExecutorSpec)
 ```
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
 from bbo.optimizer import OPTIMIZERS, _import_builtin_optimizers
 from bbo.strategy import validation_message
@@ -131,11 +131,35 @@ def _settings_model(kind: str) -> type[BaseModel]:
 
 
 class ExecutorSpec(_Strict):
-    """How oracle calls run: in this process, the oracle scoring in ``n_jobs`` worker processes."""
+    """Where and how oracle calls run (:mod:`bbo.bench.executors`).
 
-    kind: Literal["local"] = "local"
-    n_jobs: StrictInt = Field(1, ge=1, le=256)
-    tell_every: StrictInt | None = Field(None, ge=1, description="tell results in chunks of this many calls")
+    ``local``: a pool of ``n_workers`` processes on this machine (``0``: in the driver itself, for
+    oracles that take microseconds). ``dask``: the scheduler at ``address``, or a ``LocalCluster``
+    of ``n_workers`` that bbo starts and stops. ``max_in_flight`` calls run at once (default: the
+    executor's workers); a call past ``timeout`` seconds is abandoned and told FAIL; a call whose
+    worker died is resubmitted ``retries`` times, then told FAIL. ``asynchronous`` asks for new
+    objects as soon as a slot frees instead of when the whole batch is told."""
+
+    kind: Literal["local", "dask"] = "local"
+    n_workers: StrictInt = Field(1, ge=0, le=1024, validation_alias=AliasChoices("n_workers", "n_jobs"))
+    address: str | None = Field(None, min_length=1)
+    max_in_flight: StrictInt | None = Field(None, ge=1, le=100_000)
+    timeout: float | None = Field(None, gt=0, le=7 * 24 * 3600, description="seconds per call")
+    retries: StrictInt = Field(1, ge=0, le=10)
+    threads_per_worker: StrictInt = Field(1, ge=1, le=256)
+    asynchronous: bool = False
+    connect_timeout: float = Field(10.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExecutorSpec:
+        if self.address is not None and self.kind != "dask":
+            raise ValueError(f"address is a Dask scheduler's; it needs kind: dask, not {self.kind!r}")
+        if self.kind == "dask" and self.address is None and self.n_workers < 1:
+            raise ValueError("n_workers: a local Dask cluster needs at least 1 worker")
+        if self.kind == "local" and self.n_workers == 0 and self.timeout is not None:
+            raise ValueError("timeout: calls in the driver (n_workers: 0) cannot be timed out; "
+                             "give n_workers >= 1")
+        return self
 
 
 class BenchmarkConfig(_Strict):
