@@ -9,6 +9,7 @@ naming its ``strategy_class``. The strategy reads the study through its public v
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import numbers
@@ -390,12 +391,13 @@ class Optimizer:
 
     def best(self, k: int = 1) -> list[tuple[Any, float]]:
         """The ``k`` best distinct objects told so far, with their values, best first."""
-        seen: dict[str, Trial] = {}
-        for t in self.completed_trials():
-            if t.key not in seen or self.score(t.value) > self.score(seen[t.key].value):
-                seen[t.key] = t
-        ranked = sorted(seen.values(), key=lambda t: self.score(t.value), reverse=True)[:k]
-        return [(self.domain.from_json(t.object), t.value) for t in ranked]
+        top: dict[str, tuple[float, int]] = {}  # key -> (score, number), ranked without parsing objects
+        for number, key, value in self._journal.completed_values():
+            score = self.score(value)
+            if key not in top or score > top[key][0]:
+                top[key] = (score, number)
+        ranked = heapq.nlargest(k, top.values(), key=lambda sn: sn[0])
+        return [(self.domain.from_json(t.object), t.value) for t in self._journal.trials_numbered([n for _, n in ranked])]
 
     def history(self) -> pd.DataFrame:
         """One row per trial (number, object, value, state, source, round, times, metadata)."""

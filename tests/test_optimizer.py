@@ -245,3 +245,29 @@ def test_update_does_not_block_tells(tmp_path):
     assert time.perf_counter() - t0 < 0.5
     worker.join()
     assert opt.n_told == 3
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_best_and_history_agree_with_a_plain_ranking_of_every_trial(direction):
+    """best() ranks from the journal's values alone and history() builds columns at once; both
+    match a brute-force pass over the trials (repeats, ties, FAIL, array objects)."""
+    rng = np.random.default_rng(3)
+    opt = RandomOptimizer(domain={"name": "vector", "dim": 2}, batch_size=50, seed=0, direction=direction)
+    xs = [np.round(rng.normal(size=2), 1) for _ in range(300)]  # rounded: many repeats
+    ys = [float(np.round(x.sum(), 1)) if i % 17 else math.nan for i, x in enumerate(xs)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FailedTrialWarning)
+        opt.tell(xs, ys, metadata=[{"i": i} for i in range(len(xs))])
+    sign = 1 if direction == "maximize" else -1
+    first: dict[bytes, tuple[float, int]] = {}
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        if not math.isnan(y) and (x.tobytes() not in first or sign * y > sign * first[x.tobytes()][0]):
+            first[x.tobytes()] = (y, i)
+    expected = sorted(first.values(), key=lambda v: -sign * v[0])[:10]  # stable: ties in first-seen order
+    best = opt.best(10)
+    assert [v for _, v in best] == [v for v, _ in expected]
+    assert all(np.array_equal(x, xs[i]) for (x, _), (_, i) in zip(best, expected))
+    df = opt.history()
+    assert len(df) == 300 and df["meta_i"].tolist() == list(range(300))
+    assert all(isinstance(o, np.ndarray) and np.array_equal(o, x) for o, x in zip(df["object"], xs))
+    assert df["value"].isna().sum() == sum(math.isnan(y) for y in ys) and df["completed"].notna().all()
