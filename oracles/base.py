@@ -237,6 +237,7 @@ def _load_builtin() -> None:
     importlib.import_module("oracles.pmo")
     importlib.import_module("oracles.images")
     importlib.import_module("oracles.layouts")
+    importlib.import_module("oracles.synthetic")
 
 
 # ------------------------------------------------------------------------------- budget and cache
