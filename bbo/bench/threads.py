@@ -3,8 +3,9 @@
 A benchmark starts several kinds of processes: the driver of each run (``--workers`` of them run
 side by side), and the oracle's worker processes (``executor.n_workers``, or Dask workers). Left
 alone, every one of them starts torch (and OpenMP/BLAS) with one thread per core, so on a 2-core
-machine two runs and two oracle workers run 8 compute threads that preempt each other; measured
-with ``benchmarks/thread_budget.py``, that costs far more than a fair share. bbo therefore splits
+machine two runs and two oracle workers run 8 compute threads that preempt each other. Measured
+with ``benchmarks/thread_budget.py`` (two SQDF runs, 2 cores), that took 3.5x as long as the
+same runs on the budget below. bbo therefore splits
 the cores it may use (CPU affinity and a cgroup quota both count) among the processes it starts:
 
 - each run's driver gets ``cores // runs_in_parallel`` threads (at least 1), overridable with
