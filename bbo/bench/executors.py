@@ -34,6 +34,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -137,8 +138,9 @@ class CallExecutor:
         return [self.submit(spec, obj, timeout) for obj in objs]
 
     def abandon(self, future: cf.Future) -> None:
-        """Give up a call past its deadline; free its worker where the executor can."""
-        future.cancel()
+        """Give up a call past its deadline; free its worker where the executor can (cancelling
+        the pool's own future: pebble then stops the worker running it)."""
+        getattr(future, "_bbo_inner", future).cancel()
 
     def close(self) -> None:
         pass
@@ -213,32 +215,14 @@ class ProcessExecutor(CallExecutor):
     def submit(self, spec: OracleSpec, obj: Any, timeout: float | None) -> cf.Future:
         from pebble import ProcessExpired
 
-        out: cf.Future = cf.Future()
-        inner = self._pool_for(spec).schedule(call_oracle, (spec, obj), timeout=timeout)
+        def fault(err: BaseException) -> BaseException:
+            if isinstance(err, ProcessExpired):
+                return WorkerLost(f"worker process {err.pid} died (exit code {err.exitcode})")
+            if isinstance(err, TimeoutError) and err.args[:1] == ("Task timeout",):
+                return CallTimeout(f"timed out after {timeout:g} s; its worker was killed")
+            return err
 
-        def relay(done: cf.Future) -> None:
-            if done.cancelled():
-                out.cancel()
-                return
-            err = done.exception()
-            if err is None:
-                out.set_result(done.result())
-            elif isinstance(err, ProcessExpired):
-                out.set_exception(WorkerLost(f"worker process {err.pid} died (exit code {err.exitcode})"))
-            elif isinstance(err, TimeoutError) and err.args[:1] == ("Task timeout",):
-                out.set_exception(CallTimeout(f"timed out after {timeout:g} s; its worker was killed"))
-            else:
-                out.set_exception(err)
-
-        out.set_running_or_notify_cancel()
-        inner.add_done_callback(relay)
-        out._bbo_inner = inner  # type: ignore[attr-defined]
-        return out
-
-    def abandon(self, future: cf.Future) -> None:
-        inner = getattr(future, "_bbo_inner", None)
-        if inner is not None:
-            inner.cancel()  # pebble stops the worker running a cancelled call
+        return _relay(self._pool_for(spec).schedule(call_oracle, (spec, obj), timeout=timeout), fault)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -324,35 +308,40 @@ class DaskExecutor(CallExecutor):
     def submit(self, spec: OracleSpec, obj: Any, timeout: float | None) -> cf.Future:
         from distributed.scheduler import KilledWorker
 
-        out: cf.Future = cf.Future()
-        out.set_running_or_notify_cancel()
-        inner = self._client.submit(call_oracle, spec, obj, timeout, pure=False)
+        def fault(err: BaseException) -> BaseException:
+            if isinstance(err, KilledWorker):
+                return WorkerLost(f"the Dask worker running it died ({err})")
+            if isinstance(err, cf.CancelledError):
+                return WorkerLost("the Dask task was cancelled (its worker or the scheduler went away)")
+            return err
 
-        def relay(done) -> None:
-            if out.done():  # abandoned after a timeout
-                return
-            try:
-                out.set_result(done.result())
-            except KilledWorker as err:
-                out.set_exception(WorkerLost(f"the Dask worker running it died ({err})"))
-            except cf.CancelledError:
-                out.set_exception(WorkerLost("the Dask task was cancelled (its worker or the scheduler went away)"))
-            except Exception as err:
-                out.set_exception(err)
-
-        inner.add_done_callback(relay)
-        out._bbo_inner = inner  # type: ignore[attr-defined]
-        return out
-
-    def abandon(self, future: cf.Future) -> None:
-        inner = getattr(future, "_bbo_inner", None)
-        if inner is not None:
-            inner.cancel()
+        return _relay(self._client.submit(call_oracle, spec, obj, timeout, pure=False), fault)
 
     def close(self) -> None:
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def _relay(inner: Any, fault: Callable[[BaseException], BaseException]) -> cf.Future:
+    """A ``concurrent.futures.Future`` that follows a pool's own future (pebble's, Dask's), with
+    the pool's errors translated by ``fault`` into the runner's (:class:`WorkerLost`,
+    :class:`CallTimeout`); :meth:`CallExecutor.abandon` cancels ``inner`` through it. Once the
+    runner has abandoned the call, what ``inner`` reports is ignored."""
+    out: cf.Future = cf.Future()
+    out.set_running_or_notify_cancel()
+
+    def follow(done: Any) -> None:
+        if out.done():
+            return
+        try:
+            out.set_result(done.result())
+        except BaseException as err:  # the call's own fault, handed to the runner
+            out.set_exception(fault(err))
+
+    inner.add_done_callback(follow)
+    out._bbo_inner = inner  # type: ignore[attr-defined]
+    return out
 
 
 class FuturesExecutor(CallExecutor):
