@@ -66,9 +66,9 @@ def test_kl_warmup_length_is_fixed_when_given(tmp_path, monkeypatch):
     seen = []
     original = MoleculeVAE.loss
 
-    def recording(self, ids, beta, generator=None):
+    def recording(self, ids, beta, generator=None, free_bits=0.0):
         seen.append(beta)
-        return original(self, ids, beta, generator)
+        return original(self, ids, beta, generator, free_bits)
 
     monkeypatch.setattr(MoleculeVAE, "loss", recording)
     smiles = moses_smiles("train")[:300]
@@ -103,3 +103,39 @@ def test_a_half_asked_decoder_stage_is_a_clear_error(tmp_path, noise, steps):
     with pytest.raises(ValueError, match="decoder_steps and decoder_noise"):
         pretrain_molecule(tmp_path, smiles=moses_smiles("train")[:50], decoder_noise=noise, decoder_steps=steps, **TINY)
     assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_a_time_budget_stops_each_stage_and_decays_its_rate_to_zero(tmp_path):
+    """``minutes`` replaces step counts by wall time: huge step caps are not reached, the learning
+    rate has decayed over the stage's seconds, and a rerun finds the stages done."""
+    smiles = moses_smiles("train")[:300]
+    settings = {**TINY, "vae_steps": 10**9, "diffusion_steps": 10**9, "minutes": 0.03, "checkpoint_every": 10**9}
+    prior = pretrain_molecule(tmp_path, smiles=smiles, **settings)
+    for stage, share in (("vae", 0.55), ("diffusion", 0.25)):
+        state = torch.load(tmp_path / f"{stage}.pt", weights_only=True)
+        assert 0 < state["step"] < 10**9 and state["seconds"] >= 0.03 * 60 * share
+        assert state["optimizer"]["param_groups"][0]["lr"] < 0.05 * 1e-3  # the cosine ran its course by time
+        assert prior.info[f"{stage}_steps"] == state["step"]
+    assert prior.info["minutes"] == 0.03
+    before = torch.load(tmp_path / "vae.pt", weights_only=True)["step"]
+    pretrain_molecule(tmp_path, smiles=smiles, **settings)
+    assert torch.load(tmp_path / "vae.pt", weights_only=True)["step"] == before
+    with pytest.raises(ValueError, match="minutes"):
+        pretrain_molecule(tmp_path / "bad", smiles=smiles, **{**settings, "minutes": 0})
+
+
+def test_free_bits_leave_the_kl_below_them_uncharged():
+    from bbo.domains.molecule.codec import MoleculeVAE
+    from bbo.domains.molecule.vocab import SelfiesVocabulary
+
+    smiles = moses_smiles("train")[:40]
+    vocab = SelfiesVocabulary.build(smiles)
+    ids, ok = vocab.encode(smiles)
+    vae = MoleculeVAE(vocab.config(), latent_dim=6, enc_hidden=16, dec_hidden=16)
+    batch = torch.as_tensor(ids[ok][:8])
+    plain = vae.loss(batch, 0.5, torch.Generator().manual_seed(0))
+    free = vae.loss(batch, 0.5, torch.Generator().manual_seed(0), free_bits=100.0)  # far above any dimension's KL
+    assert torch.equal(plain["kl"], free["kl"]) and torch.equal(plain["recon"], free["recon"])
+    assert torch.allclose(free["loss"], free["recon"] + 0.5 * 6 * 100.0)
+    free["loss"].backward()  # the KL term is constant: the encoder's variance head gets no KL gradient
+    assert plain["loss"] > plain["recon"]

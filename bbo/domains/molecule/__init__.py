@@ -10,7 +10,20 @@
 - :mod:`~bbo.domains.molecule.moses`: the MOSES SMILES shipped with the package.
 """
 
-from bbo.domains.molecule.codec import MoleculeVAE  # registers the codec with the domain
-from bbo.domains.molecule.domain import MoleculeDomain
+from typing import Any
+
+from bbo.domains.molecule.codec import (
+    MoleculeVAE,  # registers the codec with the domain
+)
 
 __all__ = ["MoleculeDomain", "MoleculeVAE"]
+
+
+def __getattr__(name: str) -> Any:
+    """The domain (and with it RDKit) is imported when first asked for, so that training or
+    loading the codec, which needs no chemistry, also runs where RDKit is not installed."""
+    if name == "MoleculeDomain":
+        from bbo.domains.molecule.domain import MoleculeDomain
+
+        return MoleculeDomain
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

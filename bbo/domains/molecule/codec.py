@@ -65,13 +65,21 @@ class MoleculeVAE(nn.Module):
         out, _ = self.decoder(inputs, torch.tanh(self.z_to_h(z))[None])
         return self.head(out)
 
-    def loss(self, ids: torch.Tensor, beta: float, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Reconstruction cross-entropy per molecule, KL per molecule, and the beta-weighted sum."""
+    def loss(self, ids: torch.Tensor, beta: float, generator: torch.Generator | None = None,
+             free_bits: float = 0.0) -> dict[str, torch.Tensor]:
+        """Reconstruction cross-entropy per molecule, KL per molecule, and the beta-weighted sum.
+
+        ``free_bits`` (nats per latent dimension, Kingma et al., "Improved Variational Inference
+        with Inverse Autoregressive Flow", 2016): a dimension's batch-mean KL below it costs
+        nothing, so the encoder is not pushed to switch dimensions off (collapse) and a higher
+        ``beta`` can widen the posteriors without emptying the latent."""
         mu, logvar = self.posterior(ids)
         z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=generator, device=mu.device)
         recon = self.reconstruction(z, ids)
-        kl = (0.5 * (mu**2 + logvar.exp() - 1 - logvar)).sum(1).mean()
-        return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
+        kl_terms = 0.5 * (mu**2 + logvar.exp() - 1 - logvar)
+        kl = kl_terms.sum(1).mean()
+        penalized = kl_terms.mean(0).clamp(min=free_bits).sum() if free_bits > 0 else kl
+        return {"loss": recon + beta * penalized, "recon": recon, "kl": kl}
 
     def reconstruction(self, z: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """Teacher-forced cross-entropy of ``ids`` given raw latents ``z``, summed over tokens,

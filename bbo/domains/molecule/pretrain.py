@@ -67,16 +67,30 @@ def pretrain_molecule(
     decoder_noise: float = 0.0,
     decoder_steps: int = 0,
     consistency_steps: int = 4000,
+    free_bits: float = 0.0,
+    minutes: float | None = None,
+    bf16: bool = False,
     checkpoint_every: int = 500,
     device: str | None = None,
     seed: int = 0,
     progress: bool = True,
     command: str | None = None,
 ) -> DiffusionPrior:
-    """Train (or resume) the molecular latent-diffusion prior; returns it and writes ``out/prior``."""
+    """Train (or resume) the molecular latent-diffusion prior; returns it and writes ``out/prior``.
+
+    ``minutes`` budgets the training by wall time instead of steps (the step counts become caps):
+    the autoencoder gets 55% of it, the diffusion 25%, the decoder stage 10% when asked for, each
+    with its cosine decay over its own share (see :func:`_train`); the rest is left for encoding
+    the training set and the consistency distillation. ``out/prior`` is written as soon as the
+    diffusion is trained and again at the end, so a run cut off in its last stages still leaves a
+    usable prior."""
     if (decoder_steps > 0) != (decoder_noise > 0):
         raise ValueError(f"the decoder stage needs both decoder_steps and decoder_noise above 0 (or both 0 to skip "
                          f"it); got decoder_steps={decoder_steps}, decoder_noise={decoder_noise}")
+    if minutes is not None and minutes <= 0:
+        raise ValueError(f"minutes must be above 0, got {minutes}")
+    share = {"vae": 0.55, "diffusion": 0.25, "decoder": 0.10}
+    budget = {k: None if minutes is None else 60.0 * minutes * v for k, v in share.items()}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -99,7 +113,9 @@ def pretrain_molecule(
     warmup = 0.2 * vae_steps if kl_warmup is None else kl_warmup
     vae_seconds = _train(
         "vae", vae, out / "vae.pt", vae_steps, lr, checkpoint_every, log, progress, seed,
-        lambda step, gen: vae.loss(buckets.batch(gen, device), beta * min(1.0, step / (warmup + 1)), gen),
+        lambda step, gen: vae.loss(buckets.batch(gen, device), beta * min(1.0, step / (warmup + 1)), gen,
+                                   free_bits=free_bits),
+        tag={"free_bits": free_bits} if free_bits else None, seconds=budget["vae"], bf16=bf16,
     )
     vae.eval()
     latents = _Posteriors(*_latents(out, vae, ids, device), noise=latent_noise)
@@ -115,20 +131,26 @@ def pretrain_molecule(
         # a retrained autoencoder or another training target invalidates the diffusion stage
         tag={"vae": _stamp(out / "vae.pt"), "beta_schedule": beta_schedule,
              **({"latent_noise": latent_noise} if latent_noise else {})},  # means only: as before the option
+        seconds=budget["diffusion"], bf16=bf16,
     )
-    decoder_seconds = 0.0
-    if decoder_steps:
-        decoder_seconds = _train_robust_decoder(out, vae, latents, buckets, decoder_noise, decoder_steps,
-                                                checkpoint_every, log, progress, seed + 3, device)
     prior.eval()
-    prior.info = {
+    seconds = {"vae": round(vae_seconds, 1), "diffusion": round(diffusion_seconds, 1)}
+    info = {
         "trained_on": f"MOSES train, {len(ids)} molecules",
-        "vae_steps": vae_steps, "diffusion_steps": diffusion_steps, "batch_size": batch_size,
-        "latent_noise": latent_noise, "decoder_noise": decoder_noise, "decoder_steps": decoder_steps,
-        "train_seconds": {"vae": round(vae_seconds, 1), "diffusion": round(diffusion_seconds, 1),
-                          "decoder": round(decoder_seconds, 1)},
+        "vae_steps": _steps_done(out / "vae.pt"), "diffusion_steps": _steps_done(out / "diffusion.pt"),
+        "batch_size": batch_size, "beta": beta, **({"free_bits": free_bits} if free_bits else {}),
+        "latent_noise": latent_noise, "decoder_noise": decoder_noise, "decoder_steps": 0,
+        **({"minutes": minutes} if minutes is not None else {}),
         "hardware": _hardware(device), "command": command or "bbo pretrain molecule",
     }
+    if decoder_steps:  # a usable prior before the last stages, in case the run is cut off
+        prior.info = {**info, "train_seconds": seconds, "decoder_noise": 0.0}
+        save_prior(prior, out / "prior")
+        seconds["decoder"] = round(_train_robust_decoder(out, vae, latents, buckets, decoder_noise, decoder_steps,
+                                                         checkpoint_every, log, progress, seed + 3, device,
+                                                         budget["decoder"], bf16), 1)
+        info["decoder_steps"] = _steps_done(out / "decoder.pt")
+    prior.info = {**info, "train_seconds": seconds}
     save_prior(prior, out / "prior")
     if consistency_steps:
         _distil(out, prior, consistency_steps, batch_size, device, seed + 2, progress)
@@ -137,7 +159,8 @@ def pretrain_molecule(
 
 def _train_robust_decoder(out: Path, vae: MoleculeVAE, latents: _Posteriors,
                           buckets: _LengthBuckets, noise: float, steps: int, every: int, log: _Log,
-                          progress: bool, seed: int, device: str) -> float:
+                          progress: bool, seed: int, device: str, seconds: float | None = None,
+                          bf16: bool = False) -> float:
     """Fine-tune the decoder alone on latents pushed off the data: ``mu + sigma * eps + c * std * xi``
     with ``c ~ U(0, noise)`` per molecule (``std``: the diffusion's standardization). The encoder and
     embedding stay frozen, so the latents, the diffusion and the consistency model stay valid; the
@@ -158,7 +181,7 @@ def _train_robust_decoder(out: Path, vae: MoleculeVAE, latents: _Posteriors,
 
     try:
         return _train("decoder", vae, out / "decoder.pt", steps, 3e-4, every, log, progress, seed, step_fn,
-                      tag={"vae": _stamp(out / "vae.pt"), "decoder_noise": noise})
+                      tag={"vae": _stamp(out / "vae.pt"), "decoder_noise": noise}, seconds=seconds, bf16=bf16)
     finally:
         for module in frozen:
             module.requires_grad_(True)
@@ -216,11 +239,29 @@ def _vocabulary(out: Path, smiles: Sequence[str]) -> SelfiesVocabulary:
 
 
 def _tokenized(out: Path, vocab: SelfiesVocabulary, smiles: Sequence[str]) -> torch.Tensor:
+    """The encodable training molecules as token ids, cached. SELFIES encoding is pure Python
+    (about 4 minutes for MOSES on one core), so a large set is split over up to 16 processes:
+    the same ids in the same order."""
     path = out / "ids.npy"
     if not path.exists():
-        ids, ok = vocab.encode(list(smiles))
+        smiles = list(smiles)
+        workers = min(16, len(os.sched_getaffinity(0)), len(smiles) // 50_000)
+        if workers > 1:
+            from concurrent.futures import ProcessPoolExecutor
+            from multiprocessing import get_context
+
+            chunks = [smiles[i : i + 20_000] for i in range(0, len(smiles), 20_000)]
+            with ProcessPoolExecutor(workers, mp_context=get_context("forkserver")) as pool:
+                parts = list(pool.map(_encode_chunk, [vocab.config()] * len(chunks), chunks))
+            ids, ok = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        else:
+            ids, ok = vocab.encode(smiles)
         np.save(path, ids[ok])
     return torch.from_numpy(np.load(path))
+
+
+def _encode_chunk(config: dict[str, Any], smiles: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    return SelfiesVocabulary(**config).encode(smiles)
 
 
 @torch.no_grad()
@@ -255,6 +296,11 @@ class _Posteriors:
         return ((z - self.mean) / self.std).to(device)
 
 
+def _steps_done(state_path: Path) -> int:
+    """The steps a stage's saved state has trained (what a time budget allowed)."""
+    return int(torch.load(state_path, weights_only=True, map_location="cpu")["step"]) if state_path.exists() else 0
+
+
 def _stamp(path: Path) -> str:
     return str(path.stat().st_mtime_ns) if path.exists() else "none"
 
@@ -287,11 +333,18 @@ class _LengthBuckets:
 
 
 def _train(stage: str, model: torch.nn.Module, state_path: Path, steps: int, lr: float, every: int, log: _Log,
-           progress: bool, seed: int, step_fn, tag: dict[str, Any] | None = None) -> float:
+           progress: bool, seed: int, step_fn, tag: dict[str, Any] | None = None, seconds: float | None = None,
+           checkpoint_seconds: float = 60.0, bf16: bool = False) -> float:
     """A resumable AdamW loop with gradient clipping, cosine decay, a progress bar and a loss log;
-    returns the stage's total training seconds over all sessions."""
+    returns the stage's total training seconds over all sessions.
+
+    With ``seconds`` the stage is budgeted by time instead of steps: the cosine decays over the
+    training seconds spent (summed over sessions, so a resumed stage continues its schedule) and
+    the stage ends when they reach ``seconds`` or at ``steps``, whichever is first; that fits a
+    stage into a fixed wall time on hardware whose step rate is not known in advance. The state is
+    saved every ``every`` steps and at least every ``checkpoint_seconds``. ``bf16`` runs the
+    forward pass under CUDA's bfloat16 autocast (the weights and optimizer stay float32)."""
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / max(steps, 1))))
     gen = torch.Generator().manual_seed(seed)
     step, before = 0, 0.0
     device = next(model.parameters()).device
@@ -301,33 +354,47 @@ def _train(stage: str, model: torch.nn.Module, state_path: Path, steps: int, lr:
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
         gen.set_state(state["generator"].cpu())
         step, before = int(state["step"]), float(state.get("seconds", 0.0))
-    if step >= steps:
+
+    def cosine(step: int, spent: float) -> float:
+        angle = math.pi * min(spent / seconds, 1.0) if seconds else math.pi * min(step, steps) / max(steps, 1)
+        return 0.5 * (1 + math.cos(angle))
+
+    def finished(step: int, spent: float) -> bool:
+        return step >= steps or (seconds is not None and spent >= seconds)
+
+    if finished(step, before):
         model.eval()
         return before
     model.train()
-    bar = _bar(stage, steps, step) if progress else None
-    t0 = time.time()
-    while step < steps:
-        out = step_fn(step, gen)
+    bar = _bar(stage, steps, step) if progress and seconds is None else None
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda")
+    t0 = last_save = time.time()
+    while True:
+        for group in opt.param_groups:
+            group["lr"] = lr * cosine(step, before + time.time() - t0)
+        with autocast:
+            out = step_fn(step, gen)
         opt.zero_grad(set_to_none=True)
         out["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        sched.step()
         step += 1
-        if step % 50 == 0 or step == steps:
+        spent = before + time.time() - t0
+        done = finished(step, spent)
+        if step % 50 == 0 or done:
             log.write(stage, step, {k: float(v.detach()) for k, v in out.items()}, time.time() - t0)
         if bar is not None:
             bar[0].update(bar[1], completed=step, loss=f"{float(out['loss'].detach()):.4g}")
-        if step % every == 0 or step == steps:
+        if step % every == 0 or done or time.time() - last_save >= checkpoint_seconds:
             tmp = state_path.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                        "generator": gen.get_state(), "step": step, "seconds": before + time.time() - t0,
-                        "tag": tag}, tmp)
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "generator": gen.get_state(), "step": step, "seconds": spent, "tag": tag}, tmp)
             os.replace(tmp, state_path)
+            last_save = time.time()
+        if done:
+            break
     if bar is not None:
         bar[0].stop()
     model.eval()

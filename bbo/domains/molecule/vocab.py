@@ -10,8 +10,6 @@ from typing import Any
 import numpy as np
 import selfies as sf
 
-from oracles.chem import canonical_smiles
-
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 
 
@@ -69,7 +67,10 @@ class SelfiesVocabulary:
 
     def decode(self, ids: np.ndarray) -> list[str]:
         """Canonical SMILES of id rows (stopping at EOS); SELFIES makes every row a molecule,
-        an empty one decodes to ``""``."""
+        an empty one decodes to ``""``. RDKit is imported here, not with the module, so training
+        a codec needs none."""
+        from oracles.chem import canonical_smiles
+
         out = []
         for row in np.asarray(ids):
             tokens = []
