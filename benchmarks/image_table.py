@@ -1,4 +1,4 @@
-"""The image results table and pictures from a `bbo run`/`bbo compare benchmarks/image.yaml` directory.
+"""The image results table and pictures from a `bbo run`/`bbo compare benchmarks/image_full.yaml` directory (or image.yaml).
 
     python benchmarks/image_table.py runs/image-compare [--pictures docs]
 

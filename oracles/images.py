@@ -110,7 +110,7 @@ class DigitLogProb(ImageOracle):
     (:mod:`bbo.domains.image.classifier`, a small CNN trained on the training split of
     scikit-learn's digits; its held-out accuracy is in its ``info``). 0 is the maximum, and the
     classifier is confident: a clear digit of the target class is within 1e-3 of it, so the task
-    is solved by the prior's own samples of that class (in ``benchmarks/image.yaml``'s first run
+    is solved by the prior's own samples of that class (in an early version of ``benchmarks/image_full.yaml``
     every method's top 10 was at 0.000 from the first batch). It is a constraint or a term of a
     composite score more than a benchmark."""
 
