@@ -399,6 +399,20 @@ class Optimizer:
         ranked = heapq.nlargest(k, top.values(), key=lambda sn: sn[0])
         return [(self.domain.from_json(t.object), t.value) for t in self._journal.trials_numbered([n for _, n in ranked])]
 
+    def best_frame(self, k: int = 12, render: bool = True) -> pd.DataFrame:
+        """The ``k`` best distinct objects as a DataFrame (``rank``, ``value``, ``key``, ``object``
+        and, where the domain draws, ``picture``: each object drawn by the domain), for a
+        notebook: Jupyter shows the pictures in the table (``to_html(escape=False)``)."""
+        from bbo.bench.html_report import picture_html
+
+        rows = [{"rank": i + 1, "value": value, "key": self.domain.key(obj), "object": obj}
+                for i, (obj, value) in enumerate(self.best(k))]
+        frame = PictureFrame(rows, columns=["rank", "value", "key", "object"])
+        if render and rows and self.domain.supports("render"):
+            frame["picture"] = [picture_html(self.domain, [r["object"]], [f"{r['value']:.4g}"], f"rank {r['rank']}")
+                                for r in rows]
+        return frame
+
     def history(self) -> pd.DataFrame:
         """One row per trial (number, object, value, state, source, round, times, metadata)."""
         return trials_dataframe(self._journal.trials(), self.domain.from_json)
@@ -538,3 +552,15 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"optimizer setting of type {type(value).__name__} cannot be stored in the journal")
+
+
+class PictureFrame(pd.DataFrame):
+    """A DataFrame whose notebook display keeps the HTML of its ``picture`` column (inline PNG
+    ``<img>`` tags) instead of escaping it; everything else is a plain DataFrame."""
+
+    @property
+    def _constructor(self):
+        return PictureFrame
+
+    def _repr_html_(self) -> str:
+        return self.to_html(escape=False, index=False)

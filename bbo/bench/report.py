@@ -56,7 +56,8 @@ def load_run(run_dir: str | Path) -> RunRecord:
         if not isinstance(info, dict) or not {"task", "optimizer", "seed", "budget"} <= set(info):
             raise ValueError(f"{run_dir / 'journal.db'}: the journal has no readable run record "
                              f"(was it written by `bbo run`?)")
-        info = {**info, "wall_time_s": journal.get_meta("wall_time_s", 0.0)}
+        info = {**info, "wall_time_s": journal.get_meta("wall_time_s", 0.0),
+                "environment": journal.get_meta("environment"), "optimizer_config": journal.get_meta("optimizer")}
         trials = journal.trials()
     finally:
         journal.close()
@@ -195,8 +196,9 @@ def write_run_outputs(run_dir: str | Path) -> dict[str, Any]:
 
 def write_report(out_dir: str | Path, table: str = "summary", plot: str = "best_so_far") -> pd.DataFrame:
     """Summaries of every run under ``out_dir``: ``runs.csv`` (one row per run), ``<table>.csv``
-    (mean and std over seeds per task and optimizer) and ``<plot>.png`` (best so far and top-10
-    mean against oracle calls, a band over seeds)."""
+    (mean and std over seeds per task and optimizer), ``<plot>.png`` (best so far and top-10
+    mean against oracle calls, a band over seeds) and ``report.html``
+    (:mod:`bbo.bench.html_report`)."""
     out_dir = Path(out_dir)
     runs, unreadable = [], []
     for d in find_runs(out_dir):
@@ -218,6 +220,9 @@ def write_report(out_dir: str | Path, table: str = "summary", plot: str = "best_
     summary = aggregate(per_run)
     summary.to_csv(out_dir / f"{table}.csv", index=False)
     plot_runs(runs, out_dir / f"{plot}.png")
+    from bbo.bench.html_report import write_html_report
+
+    write_html_report(out_dir, runs, summary)
     return summary
 
 
@@ -235,9 +240,10 @@ def aggregate(per_run: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-def plot_runs(runs: list[RunRecord], path: Path, title: str | None = None) -> None:
+def plot_runs(runs: list[RunRecord], path: Path | Any, title: str | None = None, format: str = "png") -> None:
     """Best-so-far and top-10 mean against oracle calls: one panel pair per task, one colour per
-    optimizer, the mean over seeds as a line and min..max over seeds as a band."""
+    optimizer, the mean over seeds as a line and min..max over seeds as a band. ``path`` may be a
+    file object; ``format`` ``"svg"`` for a page."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -267,7 +273,7 @@ def plot_runs(runs: list[RunRecord], path: Path, title: str | None = None) -> No
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format=format, **({"metadata": {"Date": None}} if format == "svg" else {}))
     plt.close(fig)
 
 

@@ -29,6 +29,7 @@ from oracles import get_oracle
 
 from bbo.bench.config import BenchmarkConfig, ExecutorSpec, OptimizerSpec, TaskSpec
 from bbo.bench.executors import CallExecutor, ExecutorError, FuturesExecutor, OracleSpec, WorkerLost, make_executor
+from bbo.bench.html_report import environment
 from bbo.bench.report import write_report, write_run_outputs
 from bbo.bench.threads import apply_threads, driver_threads, thread_budget
 from bbo.optimizer import OPTIMIZERS, FailedTrialWarning, Optimizer, _key_text
@@ -235,6 +236,7 @@ def run_one(
         raise RunMismatchError(f"{run_dir} was started with other settings than the config has now ({err}); "
                                f"restore them or choose another --out") from None
     _record_run(optimizer, task, spec, seed, budget, oracle)  # the budget may have grown on --resume
+    _set_meta(storage, "environment", environment())  # versions and hardware, for the report
     label = f"{task.slug} · {spec.name} · seed {seed}"
     journal_time = _journal_wall_time(storage)
     start = time.perf_counter()
@@ -415,8 +417,12 @@ def _journal_wall_time(storage: Path) -> float:
 
 
 def _set_wall_time(storage: Path, seconds: float) -> None:
+    _set_meta(storage, "wall_time_s", seconds)
+
+
+def _set_meta(storage: Path, name: str, value: Any) -> None:
     journal = Journal(storage)
     try:
-        journal.set_meta("wall_time_s", seconds)
+        journal.set_meta(name, value)
     finally:
         journal.close()
