@@ -49,7 +49,7 @@ def run(
     table = _run(cfg, out, seeds=None, resume=resume, workers=workers, threads=threads,
                  names=("summary", "best_so_far"))
     _print_table(table, f"{cfg.name}: {cfg.budget} oracle calls per run")
-    console.print(f"results in [bold]{out}[/] (summary.csv, runs.csv, best_so_far.png, per-run journal.db)")
+    console.print(f"results in [bold]{out}[/] (report.html, summary.csv, runs.csv, best_so_far.png, per-run journal.db)")
 
 
 @app.command()
@@ -71,7 +71,7 @@ def compare(
     table = _run(cfg, out, seeds=[cfg.seed + i for i in range(seeds)], resume=True, workers=workers,
                  threads=threads, names=("comparison", "comparison"))
     _print_table(table, f"{cfg.name}: {cfg.budget} oracle calls per run, {seeds} seeds")
-    console.print(f"results in [bold]{out}[/] (comparison.csv, comparison.png, runs.csv, per-run journal.db)")
+    console.print(f"results in [bold]{out}[/] (report.html, comparison.csv, comparison.png, runs.csv, per-run journal.db)")
 
 
 def _load(config: Path, allow_modules: list[str] | None = None, **overrides):
