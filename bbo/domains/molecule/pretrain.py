@@ -383,6 +383,8 @@ def _train(stage: str, model: torch.nn.Module, state_path: Path, steps: int, lr:
         step += 1
         spent = before + time.time() - t0
         done = finished(step, spent)
+        for group in opt.param_groups:  # the rate the next step would take (0 once the schedule has run)
+            group["lr"] = lr * cosine(step, spent)
         if step % 50 == 0 or done:
             log.write(stage, step, {k: float(v.detach()) for k, v in out.items()}, time.time() - t0)
         if bar is not None:
