@@ -1,4 +1,4 @@
-"""The layout results table and pictures from a `bbo run`/`bbo compare benchmarks/layout.yaml` directory.
+"""The layout results table and pictures from a `bbo run`/`bbo compare benchmarks/layout_full.yaml` directory (or layout.yaml).
 
     python benchmarks/layout_table.py runs/layout-compare [--pictures docs]
 
