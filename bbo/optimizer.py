@@ -563,4 +563,10 @@ class PictureFrame(pd.DataFrame):
         return PictureFrame
 
     def _repr_html_(self) -> str:
-        return self.to_html(escape=False, index=False)
+        import html
+
+        shown = pd.DataFrame(self).copy()
+        for column in shown.columns:
+            if column != "picture":
+                shown[column] = [html.escape(str(v)) for v in shown[column]]
+        return shown.to_html(escape=False, index=False)

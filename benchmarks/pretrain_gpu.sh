@@ -26,6 +26,7 @@
 set -euo pipefail
 : "${OUT:?set OUT to the folder that should receive the prior}"
 mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
 cd "$(dirname "$0")/.."
 if compgen -G ".whl/*.whl" > /dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
@@ -41,7 +42,7 @@ if [ -n "${BBO_REHEARSAL:-}" ]; then
   budget=(--minutes 0.2 --n-train 2000 --batch-size 64 --consistency-steps 20 --device cpu)
   wall=120
 else
-  budget=(--minutes 7.5 --batch-size 1024 --consistency-steps 4000 --device cuda --bf16)
+  budget=(--minutes 7.5 --batch-size 1024 --consistency-steps 4000 --device cuda)
   wall=530
 fi
 recipe=(--beta 0.2 --free-bits 0.1 --decoder-noise 1.5
@@ -56,16 +57,18 @@ json.dump(json.load(open('bbo/diffusion/zoo/moses-selfies/codec.json'))['config'
 
 pack() {
   if [ -f "$work/prior/config.json" ]; then
-    tar -C "$work" -cf "$work/prior.tar" prior
+    # a prior being rewritten at that moment is skipped: the next minute, or the final pack, takes it
+    tar -C "$work" -cf "$work/prior.tar.new" prior 2> /dev/null || return 0
     rm -f "$OUT"/prior.tar.*
-    split -b 15M -d "$work/prior.tar" "$OUT/prior.tar."
+    split -b 15M -d "$work/prior.tar.new" "$OUT/prior.tar."
   fi
   [ -f "$work/log.csv" ] && cp "$work/log.csv" "$OUT/log.csv"
   return 0
 }
 ( while sleep 60; do pack; done ) &
 watcher=$!
-trap 'kill $watcher 2>/dev/null || true; pack' EXIT
+stop_watcher() { kill "$watcher" 2> /dev/null || true; wait "$watcher" 2> /dev/null || true; }
+trap 'stop_watcher; pack' EXIT
 
 { nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no GPU"; } > "$OUT/hardware.txt"
 start=$(date +%s)
@@ -74,8 +77,9 @@ status=0
 timeout "$wall" python3 -m bbo.domains.molecule.cli --out "$work" \
   "${recipe[@]}" "${budget[@]}" > "$OUT/pretrain.log" 2>&1 || status=$?
 echo "pretrain exit $status after $(( $(date +%s) - start )) s" | tee -a "$OUT/pretrain.log"
+stop_watcher
 pack
-python3 - "$work/prior/config.json" <<'EOF' | tee -a "$OUT/pretrain.log"
+[ -f "$work/prior/config.json" ] && python3 - "$work/prior/config.json" <<'EOF' | tee -a "$OUT/pretrain.log" || true
 import json, sys
 info = json.load(open(sys.argv[1])).get("info", {})
 print({k: info.get(k) for k in ("vae_steps", "diffusion_steps", "decoder_steps", "train_seconds", "hardware")})

@@ -42,8 +42,9 @@ pre{background:#f7f7f7;padding:8px;font-size:12px;overflow-x:auto}
 
 # sorts a table by the clicked column: numbers by the cell's data-value, text otherwise
 _SORT_SCRIPT = """
-document.querySelectorAll('table.sortable th').forEach(function (th, col) {
+document.querySelectorAll('table.sortable th').forEach(function (th) {
   th.addEventListener('click', function () {
+    var col = th.cellIndex;
     var body = th.closest('table').tBodies[0];
     var asc = !th.classList.contains('sorted-asc');
     th.parentNode.querySelectorAll('th').forEach(function (h) { h.classList.remove('sorted-asc', 'sorted-desc'); });
@@ -68,8 +69,9 @@ def write_html_report(out_dir: str | Path, runs: list[RunRecord], summary: pd.Da
     path = Path(path) if path is not None else out_dir / "report.html"
     tasks = list(dict.fromkeys(r.info["task"] for r in runs))
     parts = [f"<h1>bbo report: {html.escape(out_dir.name)}</h1>",
-             f"<p>{len(runs)} runs, {len(tasks)} task{'s' * (len(tasks) != 1)}; values of minimized oracles are "
-             f"shown as the oracle gives them, AUCs in the maximize orientation.</p>",
+             f"<p>{len(runs)} runs, {len(tasks)} task{'s' * (len(tasks) != 1)}. AUCs, top-10 means and curves "
+             f"are in the maximize orientation (a minimized oracle's values negated); the values under the "
+             f"drawings are the oracle's own.</p>",
              "<h2>Summary</h2>", summary_table(summary)]
     for task in tasks:
         group = [r for r in runs if r.info["task"] == task]

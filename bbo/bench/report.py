@@ -222,7 +222,12 @@ def write_report(out_dir: str | Path, table: str = "summary", plot: str = "best_
     plot_runs(runs, out_dir / f"{plot}.png")
     from bbo.bench.html_report import write_html_report
 
-    write_html_report(out_dir, runs, summary)
+    try:
+        write_html_report(out_dir, runs, summary)
+    except Exception as err:  # noqa: BLE001 - a drawing that fails must not fail a finished run
+        import warnings
+
+        warnings.warn(f"report.html not written: {type(err).__name__}: {err}", stacklevel=2)
     return summary
 
 

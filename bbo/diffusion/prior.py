@@ -251,8 +251,9 @@ class DiffusionPrior(nn.Module):
         """The DDPM epsilon-prediction loss on clean samples ``x0`` (timesteps uniform in
         ``t_range``, default all)."""
         lo, hi = t_range or (0, self.schedule_config["num_train_timesteps"])
-        t = torch.randint(lo, hi, (x0.shape[0],), generator=generator, device=x0.device)
-        noise = torch.randn(x0.shape, generator=generator, device=x0.device)
+        where = generator.device if generator is not None else x0.device  # a CPU generator may drive GPU training
+        t = torch.randint(lo, hi, (x0.shape[0],), generator=generator, device=where).to(x0.device)
+        noise = torch.randn(x0.shape, generator=generator, device=where).to(x0.device)
         x_t = self.train_scheduler.add_noise(x0, noise, t)
         return ((self.eps(x_t, t) - noise) ** 2).flatten(1).mean(1).mean()
 

@@ -75,7 +75,7 @@ def test_the_report_has_the_table_a_figure_per_task_and_a_grid_per_optimizer(rep
     assert len(images) == 2 * len(grids)  # best and last of each
     text = path.read_text()
     assert "mean ± sd" in text or "±" in text
-    assert "rdkit" in text and "cores" in text  # versions and hardware of the runs
+    assert "torch" in text and "cores" in text  # versions and hardware of the runs
 
 
 def test_nothing_on_the_page_is_fetched(report_run):
@@ -120,6 +120,10 @@ _PROBE = """<script>window.addEventListener('load', function () {
   table.tHead.rows[0].cells[col].click();
   var values = Array.prototype.map.call(table.tBodies[0].rows, function (r) { return parseFloat(r.cells[col].dataset.value); });
   var sorted = values.every(function (v, i) { return i === 0 || values[i - 1] <= v; });
+  var runs = document.querySelector('table.runs');
+  runs.tHead.rows[0].cells[2].click();  // the runs table sorts by its own columns too (seed)
+  var seeds = Array.prototype.map.call(runs.tBodies[0].rows, function (r) { return parseFloat(r.cells[2].dataset.value); });
+  sorted = sorted && seeds.every(function (v, i) { return i === 0 || seeds[i - 1] <= v; });
   document.title = 'PROBE images=' + imgs.length + ' decoded=' + decoded + ' svgs=' + svgs + ' sorted=' + sorted;
 });</script>"""
 

@@ -33,7 +33,7 @@ def pretrain(
     consistency_steps: Annotated[int, typer.Option(min=0, help="consistency distillation steps (0: none shipped)")] = 4000,
     free_bits: Annotated[float, typer.Option(min=0.0, help="nats per latent dimension that the KL term does not charge (0: plain beta-VAE)")] = 0.0,
     minutes: Annotated[Optional[float], typer.Option(help="budget the training by wall time (55% autoencoder, 25% diffusion, 10% decoder); step counts become caps")] = None,
-    bf16: Annotated[bool, typer.Option(help="bfloat16 autocast of the forward passes on CUDA")] = False,
+    bf16: Annotated[bool, typer.Option(help="bfloat16 autocast of the forward passes on CUDA (PyTorch runs cuDNN GRUs in float16 under autocast, without a loss scaler: untested on a GPU)")] = False,
     device: Annotated[Optional[str], typer.Option(help="cuda or cpu (default: cuda when present)")] = None,
     seed: int = 0,
 ) -> None:

@@ -74,7 +74,9 @@ class MoleculeVAE(nn.Module):
         nothing, so the encoder is not pushed to switch dimensions off (collapse) and a higher
         ``beta`` can widen the posteriors without emptying the latent."""
         mu, logvar = self.posterior(ids)
-        z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=generator, device=mu.device)
+        # drawn where the generator lives (a CPU generator drives GPU training too), then moved
+        where = generator.device if generator is not None else mu.device
+        z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=generator, device=where).to(mu.device)
         recon = self.reconstruction(z, ids)
         kl_terms = 0.5 * (mu**2 + logvar.exp() - 1 - logvar)
         kl = kl_terms.sum(1).mean()

@@ -245,7 +245,9 @@ def _tokenized(out: Path, vocab: SelfiesVocabulary, smiles: Sequence[str]) -> to
     path = out / "ids.npy"
     if not path.exists():
         smiles = list(smiles)
-        workers = min(16, len(os.sched_getaffinity(0)), len(smiles) // 50_000)
+        from bbo.bench.threads import available_cores
+
+        workers = min(16, available_cores(), len(smiles) // 50_000)
         if workers > 1:
             from concurrent.futures import ProcessPoolExecutor
             from multiprocessing import get_context
@@ -358,7 +360,10 @@ def _train(stage: str, model: torch.nn.Module, state_path: Path, steps: int, lr:
         step, before = int(state["step"]), float(state.get("seconds", 0.0))
 
     def cosine(step: int, spent: float) -> float:
-        angle = math.pi * min(spent / seconds, 1.0) if seconds else math.pi * min(step, steps) / max(steps, 1)
+        if seconds:  # whichever of the time budget and the step cap binds first ends the schedule
+            angle = math.pi * min(max(spent / seconds, step / max(steps, 1)), 1.0)
+        else:
+            angle = math.pi * min(step, steps) / max(steps, 1)
         return 0.5 * (1 + math.cos(angle))
 
     def finished(step: int, spent: float) -> bool:
