@@ -111,7 +111,7 @@ def pretrain_molecule(
     buckets = _LengthBuckets(ids, batch_size, pad=vocab.index[PAD])
     # the KL weight ramps up over the first steps; a fixed length keeps it put when a run is extended
     warmup = 0.2 * vae_steps if kl_warmup is None else kl_warmup
-    vae_seconds = _train(
+    vae_seconds, vae_done = _train(
         "vae", vae, out / "vae.pt", vae_steps, lr, checkpoint_every, log, progress, seed,
         lambda step, gen: vae.loss(buckets.batch(gen, device), beta * min(1.0, step / (warmup + 1)), gen,
                                    free_bits=free_bits),
@@ -125,7 +125,7 @@ def pretrain_molecule(
     denoiser = MLPDenoiser(latent_dim, hidden=denoiser_hidden, depth=denoiser_depth).to(device)
     prior = DiffusionPrior(denoiser, (latent_dim,), vae, sample_steps=sample_steps,
                            beta_schedule=beta_schedule).to(device)
-    diffusion_seconds = _train(
+    diffusion_seconds, diffusion_done = _train(
         "diffusion", denoiser, out / "diffusion.pt", diffusion_steps, lr, checkpoint_every, log, progress, seed + 1,
         lambda step, gen: {"loss": prior.denoising_loss(latents.batch(batch_size, gen, device), gen)},
         # a retrained autoencoder or another training target invalidates the diffusion stage
@@ -137,7 +137,7 @@ def pretrain_molecule(
     seconds = {"vae": round(vae_seconds, 1), "diffusion": round(diffusion_seconds, 1)}
     info = {
         "trained_on": f"MOSES train, {len(ids)} molecules",
-        "vae_steps": _steps_done(out / "vae.pt"), "diffusion_steps": _steps_done(out / "diffusion.pt"),
+        "vae_steps": vae_done, "diffusion_steps": diffusion_done,
         "batch_size": batch_size, "beta": beta, **({"free_bits": free_bits} if free_bits else {}),
         "latent_noise": latent_noise, "decoder_noise": decoder_noise, "decoder_steps": 0,
         **({"minutes": minutes} if minutes is not None else {}),
@@ -146,10 +146,10 @@ def pretrain_molecule(
     if decoder_steps:  # a usable prior before the last stages, in case the run is cut off
         prior.info = {**info, "train_seconds": seconds, "decoder_noise": 0.0}
         save_prior(prior, out / "prior")
-        seconds["decoder"] = round(_train_robust_decoder(out, vae, latents, buckets, decoder_noise, decoder_steps,
-                                                         checkpoint_every, log, progress, seed + 3, device,
-                                                         budget["decoder"], bf16), 1)
-        info["decoder_steps"] = _steps_done(out / "decoder.pt")
+        decoder_seconds, info["decoder_steps"] = _train_robust_decoder(
+            out, vae, latents, buckets, decoder_noise, decoder_steps, checkpoint_every, log, progress, seed + 3,
+            device, budget["decoder"], bf16)
+        seconds["decoder"] = round(decoder_seconds, 1)
     prior.info = {**info, "train_seconds": seconds}
     save_prior(prior, out / "prior")
     if consistency_steps:
@@ -160,7 +160,7 @@ def pretrain_molecule(
 def _train_robust_decoder(out: Path, vae: MoleculeVAE, latents: _Posteriors,
                           buckets: _LengthBuckets, noise: float, steps: int, every: int, log: _Log,
                           progress: bool, seed: int, device: str, seconds: float | None = None,
-                          bf16: bool = False) -> float:
+                          bf16: bool = False) -> tuple[float, int]:
     """Fine-tune the decoder alone on latents pushed off the data: ``mu + sigma * eps + c * std * xi``
     with ``c ~ U(0, noise)`` per molecule (``std``: the diffusion's standardization). The encoder and
     embedding stay frozen, so the latents, the diffusion and the consistency model stay valid; the
@@ -298,11 +298,6 @@ class _Posteriors:
         return ((z - self.mean) / self.std).to(device)
 
 
-def _steps_done(state_path: Path) -> int:
-    """The steps a stage's saved state has trained (what a time budget allowed)."""
-    return int(torch.load(state_path, weights_only=True, map_location="cpu")["step"]) if state_path.exists() else 0
-
-
 def _stamp(path: Path) -> str:
     return str(path.stat().st_mtime_ns) if path.exists() else "none"
 
@@ -336,9 +331,10 @@ class _LengthBuckets:
 
 def _train(stage: str, model: torch.nn.Module, state_path: Path, steps: int, lr: float, every: int, log: _Log,
            progress: bool, seed: int, step_fn, tag: dict[str, Any] | None = None, seconds: float | None = None,
-           checkpoint_seconds: float = 60.0, bf16: bool = False) -> float:
+           checkpoint_seconds: float = 60.0, bf16: bool = False) -> tuple[float, int]:
     """A resumable AdamW loop with gradient clipping, cosine decay, a progress bar and a loss log;
-    returns the stage's total training seconds over all sessions.
+    returns the stage's total training seconds over all sessions and the steps it has trained
+    (what a time budget allowed).
 
     With ``seconds`` the stage is budgeted by time instead of steps: the cosine decays over the
     training seconds spent (summed over sessions, so a resumed stage continues its schedule) and
@@ -371,7 +367,7 @@ def _train(stage: str, model: torch.nn.Module, state_path: Path, steps: int, lr:
 
     if finished(step, before):
         model.eval()
-        return before
+        return before, step
     model.train()
     bar = _bar(stage, steps, step) if progress and seconds is None else None
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda")
@@ -405,7 +401,7 @@ def _train(stage: str, model: torch.nn.Module, state_path: Path, steps: int, lr:
     if bar is not None:
         bar[0].stop()
     model.eval()
-    return before + time.time() - t0
+    return before + time.time() - t0, step
 
 
 def _bar(stage: str, total: int, done: int):
