@@ -15,7 +15,6 @@ import html
 import io
 import json
 import math
-import platform
 import re
 import tempfile
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from bbo.bench.report import RunRecord, plot_runs, top_objects
+from bbo.bench.report import RunRecord, best_and_last, plot_runs
 from bbo.optimizer import oriented
 
 #: candidates drawn per grid
@@ -134,16 +133,15 @@ def candidate_grids(runs: list[RunRecord]) -> list[str]:
             out.append(f'<div class="grid"><h3>{title}</h3><p>the {html.escape(domain.name)} domain draws no '
                        f"pictures</p></div>")
             continue
-        scored = [(o, v) for o, v in zip(run.objects, run.values) if not math.isnan(v)]
-        if not scored:
+        sets = best_and_last(run, GRID)
+        if not sets[0][1]:
             out.append(f'<div class="grid"><h3>{title}</h3><p>nothing scored yet</p></div>')
             continue
-        best_values = sorted((v for _, v in scored), reverse=True)[:GRID]
         images = []
-        for label, pairs in (("best", list(zip(top_objects(run, GRID), best_values))), ("last", scored[-GRID:])):
-            objects = [domain.from_json(o) for o, _ in pairs]
-            legends = [f"{oriented(v, run.direction):.4g}" for _, v in pairs]
-            images.append(f"<p>{label} {len(pairs)}</p>" + picture_html(domain, objects, legends, f"{optimizer} {label}"))
+        for label, objects, values in sets:
+            legends = [f"{oriented(v, run.direction):.4g}" for v in values]
+            images.append(f"<p>{label} {len(objects)}</p>"
+                          + picture_html(domain, [domain.from_json(o) for o in objects], legends, f"{optimizer} {label}"))
         out.append(f'<div class="grid" data-optimizer="{html.escape(optimizer)}"><h3>{title}</h3>{"".join(images)}</div>')
     return out
 
@@ -171,44 +169,7 @@ def runs_section(runs: list[RunRecord]) -> str:
     return table + "<h3>Settings</h3><pre>" + html.escape(json.dumps(settings, indent=1, default=str, ensure_ascii=False)) + "</pre>"
 
 
-def environment() -> dict[str, Any]:
-    """Versions and hardware of this process, recorded with each run."""
-    from importlib.metadata import PackageNotFoundError, requires, version
-
-    import torch
-
-    versions = {"python": platform.python_version()}
-    try:  # bbo and every direct requirement of it (the chemistry, diffusion and BO libraries)
-        names = ["bbo"] + [re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0] for r in requires("bbo") or []
-                           if "extra ==" not in r]
-    except PackageNotFoundError:  # run from a source tree that is not installed
-        names = ["torch"]
-    for name in dict.fromkeys(names):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    import os
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    hardware = f"{_cpu_name()}, {cores} cores"
-    if torch.cuda.is_available():
-        hardware += f", {torch.cuda.get_device_name(0)}"
-    return {"versions": versions, "hardware": hardware, "threads": torch.get_num_threads()}
-
-
 # --------------------------------------------------------------------------------------- helpers
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def picture_html(domain: Any, objects: list[Any], legends: list[str], alt: str) -> str:

@@ -162,6 +162,16 @@ def top_objects(run: RunRecord, k: int) -> list[Any]:
     return [run.objects[i] for i in order[:k] if not math.isnan(run.values[i])]
 
 
+def best_and_last(run: RunRecord, k: int) -> list[tuple[str, list[Any], list[float]]]:
+    """``("best", objects, values)`` of the ``k`` best distinct scored objects, best first, and
+    ``("last", objects, values)`` of the last ``k`` scored (stored JSON; values in the maximize
+    orientation): the two sets every report draws."""
+    scored = [(o, v) for o, v in zip(run.objects, run.values) if not math.isnan(v)]
+    best_values = sorted((v for _, v in scored), reverse=True)[:k]
+    return [("best", top_objects(run, k), best_values),
+            ("last", [o for o, _ in scored[-k:]], [v for _, v in scored[-k:]])]
+
+
 def curves(run: RunRecord) -> pd.DataFrame:
     """Best-so-far and top-10 mean after each oracle call."""
     calls = np.arange(1, len(run.values) + 1)
@@ -182,15 +192,10 @@ def write_run_outputs(run_dir: str | Path) -> dict[str, Any]:
     (run.run_dir / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
     plot_runs([run], run.run_dir / "best_so_far.png", title=f"{run.info['task']} · {run.info['optimizer']}")
     domain = run.domain()
-    if domain.supports("render"):  # the best twelve and the last twelve scored, drawn by the domain
-        top = top_objects(run, 12)
-        if top:
-            values = sorted((v for v in run.values if not math.isnan(v)), reverse=True)[: len(top)]
-            domain.render([domain.from_json(o) for o in top], run.run_dir / "best.png",
+    if domain.supports("render") and top_objects(run, 1):  # the best and the last twelve, drawn by the domain
+        for label, objects, values in best_and_last(run, 12):
+            domain.render([domain.from_json(o) for o in objects], run.run_dir / f"{label}.png",
                           legends=[f"{oriented(v, run.direction):.4g}" for v in values])
-            scored = [(o, v) for o, v in zip(run.objects, run.values) if not math.isnan(v)][-12:]
-            domain.render([domain.from_json(o) for o, _ in scored], run.run_dir / "last.png",
-                          legends=[f"{oriented(v, run.direction):.4g}" for _, v in scored])
     return summary
 
 

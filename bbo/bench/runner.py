@@ -16,6 +16,8 @@ import logging
 import math
 import multiprocessing as mp
 import os
+import platform
+import re
 import time
 import warnings
 from collections import deque
@@ -29,9 +31,8 @@ from oracles import get_oracle
 
 from bbo.bench.config import BenchmarkConfig, ExecutorSpec, OptimizerSpec, TaskSpec
 from bbo.bench.executors import CallExecutor, ExecutorError, FuturesExecutor, OracleSpec, WorkerLost, make_executor
-from bbo.bench.html_report import environment
 from bbo.bench.report import write_report, write_run_outputs
-from bbo.bench.threads import apply_threads, driver_threads, thread_budget
+from bbo.bench.threads import apply_threads, available_cores, driver_threads, thread_budget
 from bbo.optimizer import OPTIMIZERS, FailedTrialWarning, Optimizer, _key_text
 from bbo.study import Journal, TrialState
 
@@ -426,3 +427,37 @@ def _set_meta(storage: Path, name: str, value: Any) -> None:
         journal.set_meta(name, value)
     finally:
         journal.close()
+
+
+def environment() -> dict[str, Any]:
+    """Versions and hardware of this process, recorded with each run (``report.html`` shows them)."""
+    from importlib.metadata import PackageNotFoundError, requires, version
+
+    import torch
+
+    versions = {"python": platform.python_version()}
+    try:  # bbo and every direct requirement of it (the chemistry, diffusion and BO libraries)
+        names = ["bbo"] + [re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0] for r in requires("bbo") or []
+                           if "extra ==" not in r]
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        names = ["torch"]
+    for name in dict.fromkeys(names):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    hardware = f"{_cpu_name()}, {available_cores()} cores"
+    if torch.cuda.is_available():
+        hardware += f", {torch.cuda.get_device_name(0)}"
+    return {"versions": versions, "hardware": hardware, "threads": torch.get_num_threads()}
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
