@@ -24,17 +24,15 @@ import time
 
 import numpy as np
 import torch
-from rdkit import Chem, DataStructs
-from rdkit.Chem import rdFingerprintGenerator
+from rdkit import DataStructs
 
 from bbo.diffusion import load_prior
-
-_MORGAN = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+from oracles.chem import mol_from_smiles, morgan_fingerprint
 
 
 def _fingerprint(smiles: str):
-    mol = Chem.MolFromSmiles(smiles) if smiles else None
-    return _MORGAN.GetFingerprint(mol) if mol is not None else None
+    mol = mol_from_smiles(smiles)  # None for an empty or unparsable one
+    return morgan_fingerprint(mol) if mol is not None else None
 
 
 def similarity(a: list[str], b: list[str]) -> tuple[float, float]:
