@@ -25,7 +25,6 @@ class _Page(HTMLParser):
         self.tags: list[tuple[str, dict[str, str]]] = []
         self.tables: list[dict[str, object]] = []
         self._table: dict[str, object] | None = None
-        self._grid_depth = 0
 
     def handle_starttag(self, tag, attrs):
         attrs = {k: v or "" for k, v in attrs}
