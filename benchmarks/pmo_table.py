@@ -6,7 +6,8 @@ Prints markdown: per-task top-10 AUC (mean ± sd over the seeds present) for eac
 sum over tasks (only over tasks every listed optimizer finished, so that sums compare), and per
 optimizer the mean top-100 diversity, SA and novelty against MOSES train and the mean wall time
 per run; with ``--reach`` the mean oracle value of rounds 1, 5 and 10 of the generative optimizers'
-proposals against the prior's. Runs that have not reached their budget are left out and counted.
+proposals against the prior's; with ``--sources`` the share of the GP-chosen molecules that the
+fine-tuned policy proposed. Runs that have not reached their budget are left out and counted.
 """
 
 from __future__ import annotations
@@ -83,6 +84,47 @@ def reach(out: Path, optimizers: tuple[str, ...] = ("random-prior", "sqdf", "pgr
     return "\n".join(lines)
 
 
+def sources(out: Path, optimizers: tuple[str, ...] = ("sqdf", "pgraft")) -> str:
+    """What the fine-tuned policy contributed where a GP chose the batches: per task, the share of
+    the GP-chosen molecules that were policy samples (the rest bred from the best told ones), and
+    how many of the run's ten best molecules the policy proposed, seed 0."""
+    import json
+    import sqlite3
+
+    lines = ["| task | " + " | ".join(f"{o}: policy share of GP picks / of the top 10" for o in optimizers) + " |",
+             "|---" * (len(optimizers) + 1) + "|"]
+    tasks = sorted({p.parent.parent.parent.name for p in out.glob("*/*/seed0/journal.db")})
+    shares: dict[str, list[float]] = {o: [] for o in optimizers}
+    for task in tasks:
+        cells = []
+        for o in optimizers:
+            path = out / task / o / "seed0" / "journal.db"
+            if not path.exists():
+                cells.append("")
+                continue
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            rows = db.execute("SELECT value, metadata FROM trials WHERE state = 'COMPLETE' AND source = 'asked' "
+                              "ORDER BY number").fetchall()
+            meta = json.loads(db.execute("SELECT value FROM meta WHERE name = 'optimizer'").fetchone()[0])
+            direction = meta["settings"]["direction"]
+            db.close()
+            src = [json.loads(m).get("source") for _, m in rows]
+            picked = [x for x in src[100:] if x is not None]
+            if len(rows) < 1000 or not picked:
+                cells.append("")
+                continue
+            sign = -1.0 if direction == "minimize" else 1.0
+            best = sorted(range(len(rows)), key=lambda i: -sign * rows[i][0])[:10]
+            share = picked.count("policy") / len(picked)
+            shares[o].append(share)
+            cells.append(f"{share:.2f} / {sum(src[i] == 'policy' for i in best)}")
+        if any(cells):
+            lines.append(f"| {task.removeprefix('pmo_')} | " + " | ".join(cells) + " |")
+    means = [f"{sum(v) / len(v):.2f}" if v else "" for v in shares.values()]
+    lines.append("| **mean** | " + " | ".join(means) + " |")
+    return "\n".join(lines)
+
+
 def plot(sums: pd.Series, path: Path, n_tasks: int) -> None:
     import matplotlib
 
@@ -105,6 +147,8 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--reach", action="store_true", help="also the per-round mean of the generative proposals")
+    parser.add_argument("--sources", action="store_true",
+                        help="also what share of the GP-chosen molecules the fine-tuned policy proposed")
     args = parser.parse_args()
     df, unfinished = finished_summaries(args.out)
     if df.empty:
@@ -114,6 +158,8 @@ def main() -> None:
     print(f"\n{len(df)} finished runs, seeds {sorted(set(df.seed))}; {unfinished} unfinished left out")
     if args.reach:
         print("\n" + reach(args.out))
+    if args.sources:
+        print("\n" + sources(args.out))
     if args.plot:
         plot(sums, args.plot, int(df.groupby("task").optimizer.nunique().eq(len(sums)).sum()))
 

@@ -134,13 +134,20 @@ class BoTorchStrategy(Strategy):
     def propose(self, n: int, rng: np.random.Generator, study: Optimizer) -> list[str]:
         keys, values = self._told_data()
         exclude = {t.key for t in study.trials}  # told, failed and pending molecules
-        if len(keys) < max(self.n_initial, 2):
+        if not self.ready(len(keys)):
             return self._random_molecules(n, rng, exclude)
         with torch.random.fork_rng(), _torch_threads(TORCH_THREADS):
             # BoTorch draws (prior resampling on a failed fit, samplers without a seed) come from
             # the global torch RNG: seed it from this ask's generator
             torch.manual_seed(int(rng.integers(2**62)))
             return self._bo_batch(n, rng, keys, values, exclude)
+
+    def ready(self, n_distinct: int | None = None) -> bool:
+        """Whether enough distinct molecules (``n_initial``, at least 2) are told for the GP to
+        choose the next batch."""
+        if n_distinct is None:
+            n_distinct = len({t.key for t in self.study.completed_trials()})
+        return n_distinct >= max(self.n_initial, 2)
 
     def _told_data(self) -> tuple[list[str], np.ndarray]:
         """Distinct told molecules (canonical SMILES, first-told order) and their mean scores."""

@@ -18,14 +18,15 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch import nn
-
 from pydantic import Field
+from torch import nn
 
 from bbo.diffusion import DiffusionPrior, build_denoiser, load_prior
 from bbo.diffusion.checkpoint import load_model, load_weights, read_json, save_model
 from bbo.diffusion.denoisers import StitchedDenoiser
 from bbo.optimizer import Optimizer
+from bbo.optimizers.botorch_bo import BoTorchSettings
+from bbo.optimizers.selection import PolicyPoolSelector, resolve_selection
 from bbo.strategy import PriorSetting, Settings, Strategy, stored_prior
 from bbo.study import Trial
 from bbo.surrogates.ensemble import BootstrapEnsemble, capped_standardized
@@ -71,6 +72,13 @@ class GenerativeSettings(Settings):
         standard deviations above the best told value (see
         :func:`~bbo.surrogates.ensemble.capped_standardized`).
     device: None = CUDA when present.
+    selection: how each batch is chosen: ``"policy"`` (the policy's samples), ``"gp"`` (a
+        GP's acquisition over a pool of policy samples and the domain's offspring of the best
+        told objects, :mod:`bbo.optimizers.selection`) or ``"auto"`` (``"gp"`` where the domain
+        has a GP kernel: molecules).
+    selection_start: distinct told objects before the GP chooses (until then: policy samples).
+    pool_size, offspring_fraction: the ``"gp"`` selection's pool per ask and the share of it
+        bred from the best told objects (the rest: policy samples).
     """
 
     prior: PriorSetting
@@ -82,6 +90,10 @@ class GenerativeSettings(Settings):
     beta: float = 1.0
     reward_margin: float = Field(1.0, gt=0)
     device: str | None = None
+    selection: Literal["auto", "policy", "gp"] = "auto"
+    selection_start: int = Field(100, ge=2)
+    pool_size: int = Field(2000, ge=1)
+    offspring_fraction: float = Field(0.75, ge=0.0, le=1.0)
 
 
 class GenerativeStrategy(Strategy):
@@ -105,16 +117,40 @@ class GenerativeStrategy(Strategy):
         self.surrogate: BootstrapEnsemble | None = None
         self.round_log: list[dict[str, Any]] = []
         self.finetune_log: dict[str, Any] = {}  # the last fine-tune's figures, set by _finetune
+        self.selector: PolicyPoolSelector | None = None  # set by check_domain for selection="gp"
+        self._sources: list[str] | None = None  # where each object of the last proposal came from
 
     def natural_domain(self) -> str | dict[str, Any]:
         return self.prior.domain_spec()
+
+    def check_domain(self, domain: Any) -> None:
+        s = self.settings
+        if resolve_selection(s.selection, domain.name) == "gp":
+            settings = BoTorchSettings(n_initial=s.selection_start, pool_size=s.pool_size,
+                                       offspring_fraction=s.offspring_fraction)
+            self.selector = PolicyPoolSelector(settings, self.study, self._sample_policy)
 
     def config(self) -> dict[str, Any]:
         return stored_prior(super().config())
 
     # --------------------------------------------------------------------------- proposals
     def propose(self, n: int, rng: np.random.Generator, study: Optimizer) -> list[Any]:
-        return sample_valid(self.policy, study.domain, n, rng, self.sample_steps)
+        if self.selector is not None and self.selector.ready():
+            keys = self.selector.propose(n, rng, study)
+            self._sources = [self.selector.source(k) for k in keys]
+            return keys
+        self._sources = ["policy"] * n
+        return self._sample_policy(n, rng)
+
+    def _sample_policy(self, n: int, rng: np.random.Generator) -> list[Any]:
+        return sample_valid(self.policy, self.study.domain, n, rng, self.sample_steps)
+
+    def proposal_metadata(self, objects: list[Any]) -> list[dict[str, Any]] | None:
+        """With a GP selection, where each object came from (``policy``, ``offspring`` or
+        ``reference``), so that reports can say what the fine-tuned policy contributed."""
+        if self.selector is None or self._sources is None:
+            return None
+        return [{"source": src} for src in self._sources]
 
     # ------------------------------------------------------------------------------ rounds
     def update(self, study: Optimizer, trials: list[Trial]) -> None:
