@@ -9,6 +9,12 @@ each model is fitted on the first ``n`` and scored on ``--test`` held-out sample
 correlation and RMSE of its mean. The ensemble is fitted as ``GenerativeStrategy.update`` fits it
 (encoder posterior means, 4 heads of width 256, 2,000 steps); the GP as ``BoTorchStrategy`` does
 (Tanimoto kernel on Morgan r=2, 2,048-bit fingerprints, marginal-likelihood fit).
+
+    python benchmarks/surrogate_quality.py --runs runs/pmo-compare --optimizer sqdf [--rounds 2 5 9]
+
+scores the models where an optimizer asks instead: from each finished seed-0 journal under
+``--runs``, both are fitted on the molecules told before round ``r`` (``r`` x 100 calls) and scored
+on the ones asked in round ``r``, the points the next fine-tuning and selection are about.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,7 +30,12 @@ from scipy.stats import spearmanr
 
 from bbo.diffusion import load_prior
 from bbo.surrogates.ensemble import BootstrapEnsemble
-from bbo.surrogates.tanimoto_gp import featurizer_for, fingerprints, fit_gp, joint_posterior
+from bbo.surrogates.tanimoto_gp import (
+    featurizer_for,
+    fingerprints,
+    fit_gp,
+    joint_posterior,
+)
 from oracles import get_oracle
 
 TASKS = ["pmo/osimertinib_mpo", "pmo/celecoxib_rediscovery", "pmo/zaleplon_mpo"]
@@ -67,6 +79,44 @@ def evaluate(task: str, molecules: list[str], sizes: list[int], n_test: int, see
     return rows
 
 
+def journal_rounds(path, batch: int = 100) -> tuple[list[str], np.ndarray]:
+    """The COMPLETE asked molecules of a journal in ask order and their values (maximize sign)."""
+    import json
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    rows = db.execute("SELECT key, value FROM trials WHERE state = 'COMPLETE' AND source = 'asked' "
+                      "ORDER BY number").fetchall()
+    meta = json.loads(db.execute("SELECT value FROM meta WHERE name = 'optimizer'").fetchone()[0])
+    db.close()
+    sign = -1.0 if meta["settings"]["direction"] == "minimize" else 1.0
+    return [k for k, _ in rows], sign * np.array([v for _, v in rows])
+
+
+def evaluate_rounds(path, task: str, rounds: list[int], seed: int, prior_name: str, batch: int = 100) -> list[dict]:
+    prior = load_prior(prior_name)
+    molecules, y = journal_rounds(path, batch)
+    ok = prior.encodable(molecules)
+    rows = []
+    for r in rounds:
+        if len(molecules) < (r + 1) * batch:
+            continue
+        train = [i for i in range(r * batch) if ok[i]]
+        test = [i for i in range(r * batch, (r + 1) * batch) if ok[i]]
+        x = prior.encode([molecules[i] for i in train + test]).float()
+        t0 = time.perf_counter()
+        ens = BootstrapEnsemble(x.shape[1], heads=4, hidden=256, seed=seed).fit(
+            x[: len(train)], torch.as_tensor(y[train], dtype=torch.float32), steps=2000)
+        pred = ens.mean(x[len(train):]).double().numpy()
+        rows.append(_row(task, "latent ensemble", r * batch, pred, y[test], time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        gp = fit_gp(fingerprints([molecules[i] for i in train], featurizer_for("tanimoto")),
+                    torch.as_tensor(y[train]), "tanimoto")
+        mean, _ = joint_posterior(gp, fingerprints([molecules[i] for i in test], featurizer_for("tanimoto")))
+        rows.append(_row(task, "Tanimoto GP", r * batch, mean.numpy(), y[test], time.perf_counter() - t0))
+    return rows
+
+
 def _row(task: str, model: str, n: int, pred: np.ndarray, y: np.ndarray, seconds: float) -> dict:
     return {"task": task, "model": model, "n_train": n, "spearman": float(spearmanr(pred, y).statistic),
             "rmse": float(math.sqrt(np.mean((pred - y) ** 2))), "y_sd": float(np.std(y)), "fit_s": seconds}
@@ -79,8 +129,20 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--prior", default="moses-selfies")
+    parser.add_argument("--runs", type=Path, help="a `bbo compare` directory: score on each round's asks instead")
+    parser.add_argument("--optimizer", default="sqdf", help="whose journals --runs reads")
+    parser.add_argument("--rounds", nargs="+", type=int, default=[1, 2, 5, 9])
     args = parser.parse_args()
     torch.manual_seed(args.seed)
+    if args.runs is not None:
+        print("| task | model | told before the round | Spearman on the round's asks | RMSE (sd) | fit s |\n"
+              "|---|---|---|---|---|---|")
+        for path in sorted(args.runs.glob(f"*/{args.optimizer}/seed0/journal.db")):
+            task = path.parent.parent.parent.name.removeprefix("pmo_")
+            for r in evaluate_rounds(path, task, args.rounds, args.seed, args.prior):
+                print(f"| {r['task']} | {r['model']} | {r['n_train']} | {r['spearman']:.2f} | "
+                      f"{r['rmse']:.3f} ({r['y_sd']:.3f}) | {r['fit_s']:.1f} |", flush=True)
+        return
     molecules = prior_molecules(args.prior, max(args.sizes) + args.test, args.seed)
     print("| task | model | told molecules | Spearman | RMSE (oracle sd) | fit s |\n|---|---|---|---|---|---|")
     for task in args.tasks:
