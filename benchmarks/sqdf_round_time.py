@@ -53,7 +53,7 @@ def main() -> None:
     bucket: dict[str, float] = collections.defaultdict(float)
     timed(generative, "fit_surrogate", bucket, "surrogate fit")
     timed(strategy, "_finetune", bucket, "SQDF fine-tune")
-    timed(strategy, "_sample_policy", bucket, "policy samples")
+    timed(strategy, "_sample_policy", bucket, "policy samples")  # the plain asks (the selector holds its own reference)
     if strategy.selector is not None:
         timed(strategy.selector, "_prior_candidates", bucket, "pool (policy part)")
         timed(strategy.selector, "_candidate_pool", bucket, "pool (all)")
@@ -72,10 +72,11 @@ def main() -> None:
         info = strategy.selector.last_round_info.get("times", {}) if strategy.selector is not None else {}
         sources = strategy._sources or []
         gp_round = bucket["GP ask"] > 0
+        policy = bucket["pool (policy part)"] if gp_round else bucket["policy samples"]
         offspring = bucket["pool (all)"] - bucket["pool (policy part)"] if gp_round else 0.0
         share = sources.count("policy") / len(sources) if gp_round else float("nan")
         row = [r + 1, opt.n_told, f"{update:.1f}", f"{bucket['surrogate fit']:.1f}", f"{bucket['SQDF fine-tune']:.1f}",
-               f"{ask_total - update:.1f}", f"{bucket['policy samples']:.1f}", f"{offspring:.1f}",
+               f"{ask_total - update:.1f}", f"{policy:.1f}", f"{offspring:.1f}",
                f"{info.get('fit', 0.0) if gp_round else 0.0:.1f}", f"{info.get('acquisition', 0.0) if gp_round else 0.0:.1f}",
                f"{share:.2f}", f"{np.nanmean(ys):.3f}", f"{np.nanmax(ys):.3f}"]
         print("| " + " | ".join(str(c) for c in row) + " |", flush=True)
