@@ -19,7 +19,7 @@ import pandas as pd
 
 from bbo.bench.report import finished_summaries
 
-ORDER = ["random", "random-prior", "genetic", "botorch", "sqdf", "pgraft"]
+ORDER = ["random", "random-prior", "genetic", "botorch", "sqdf", "sqdf-policy", "pgraft"]
 
 
 def table(df: pd.DataFrame) -> tuple[str, pd.Series]:
