@@ -28,6 +28,9 @@ from bbo.bench.config import parse_config
 from bbo.bench.report import find_runs, load_run
 from bbo.bench.runner import run_benchmark
 
+# the fine-tuners themselves: every batch is the policy's own samples (on molecules the optimizers'
+# default, selection "auto", would let a GP choose the batches from offspring of the best told ones)
+POLICY = {"selection": "policy"}
 TASKS = ["pmo/osimertinib_mpo", "pmo/qed", "pmo/celecoxib_rediscovery"]
 SWEEP_TASK = "pmo/osimertinib_mpo"
 ALPHAS = [0.1, 0.3, 1.0]
@@ -42,8 +45,8 @@ def main_config(prior: str, budget: int, batch: int) -> dict:
         "name": "sqdf_molecule", "tasks": TASKS, "budget": budget, "seed": 0,
         "optimizers": [
             {"kind": "random", "label": "random-prior", "prior": prior, "batch_size": batch},
-            {"kind": "sqdf", "prior": prior, "batch_size": batch},
-            {"kind": "pgraft", "prior": prior, "batch_size": batch},
+            {"kind": "sqdf", "prior": prior, "batch_size": batch, **POLICY},
+            {"kind": "pgraft", "prior": prior, "batch_size": batch, **POLICY},
         ],
         "executor": {"kind": "local", "n_workers": 0},
     }
@@ -52,9 +55,9 @@ def main_config(prior: str, budget: int, batch: int) -> dict:
 def sweep_config(prior: str, budget: int, batch: int) -> dict:
     # the unadapted prior's own proposals are the naturalness every setting starts from
     optimizers = [{"kind": "random", "label": "random-prior", "prior": prior, "batch_size": batch}]
-    optimizers += [{"kind": "sqdf", "label": f"sqdf-alpha{a:g}", "prior": prior, "batch_size": batch, "alpha": a}
+    optimizers += [{"kind": "sqdf", "label": f"sqdf-alpha{a:g}", "prior": prior, "batch_size": batch, "alpha": a, **POLICY}
                    for a in ALPHAS]
-    optimizers += [{"kind": "sqdf", "label": label, "prior": prior, "batch_size": batch, **settings}
+    optimizers += [{"kind": "sqdf", "label": label, "prior": prior, "batch_size": batch, **POLICY, **settings}
                    for label, settings in ABLATIONS.items()]
     return {"name": "sqdf_sweep", "tasks": [SWEEP_TASK], "budget": budget, "seed": 0, "optimizers": optimizers,
             "executor": {"kind": "local", "n_workers": 0}}
