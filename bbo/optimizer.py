@@ -161,6 +161,7 @@ class Optimizer:
             self._journal.set_meta("optimizer", settings)
             self._journal.set_meta("round", 0)
             return
+        stored = self._upgraded(stored, settings)
         if stored != settings:
             diff = sorted(
                 k for k in set(stored["settings"]) | set(settings["settings"])
@@ -172,6 +173,20 @@ class Optimizer:
                 f"resume it with bbo.load_optimizer({str(self.storage)!r}) or use a new storage path"
             )
         self._resume()
+
+    def _upgraded(self, stored: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+        """A stored record from before some settings existed, completed with what it ran with
+        (:attr:`Strategy.legacy_settings`, else the current value) and written back, so that it
+        compares with the current settings; a record of another optimizer is left as it is."""
+        missing = set(current["settings"]) - set(stored["settings"])
+        if stored["name"] != current["name"] or not missing:
+            return stored
+        legacy = self.strategy_class.legacy_settings
+        filled = {k: legacy.get(k, current["settings"][k]) for k in missing}
+        upgraded = {"name": stored["name"], "settings": {**stored["settings"], **filled}}
+        if upgraded == current:
+            self._journal.set_meta("optimizer", upgraded)
+        return upgraded
 
     def _resume(self) -> None:
         trials = self._journal.trials()
@@ -481,7 +496,9 @@ def load_optimizer(storage: str | Path) -> Optimizer:
     _import_builtin_optimizers()
     if stored["name"] not in OPTIMIZERS:
         raise ValueError(f"{path}: unknown optimizer {stored['name']!r}; known: {', '.join(sorted(OPTIMIZERS))}")
-    return OPTIMIZERS[stored["name"]](**stored["settings"], storage=path)
+    cls = OPTIMIZERS[stored["name"]]
+    legacy = {k: v for k, v in cls.strategy_class.legacy_settings.items() if k not in stored["settings"]}
+    return cls(**legacy, **stored["settings"], storage=path)
 
 
 def _validated(model: type[BaseModel], values: dict[str, Any], who: str) -> BaseModel:

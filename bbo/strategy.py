@@ -95,6 +95,7 @@ class Strategy(ABC):
         Settings: its :class:`Settings` model.
         runtime_settings: settings that say where to run, not what is studied (``device``): not
             stored in the journal, not compared on resume.
+        legacy_settings: the values a journal written before a setting existed is resumed with.
         default_batch_size: the optimizer's ``batch_size`` when none is given.
         default_domain: the domain spec when neither the caller nor :meth:`natural_domain` gives one.
     """
@@ -102,6 +103,10 @@ class Strategy(ABC):
     name: ClassVar[str] = "strategy"
     Settings: ClassVar[type[Settings]] = Settings
     runtime_settings: ClassVar[tuple[str, ...]] = ()
+    #: settings added after journals were written: a stored record without one is read with this
+    #: value (the behaviour before it existed), so older studies resume as they ran; a missing
+    #: setting not listed here is read with its current default
+    legacy_settings: ClassVar[dict[str, Any]] = {}
     checkpointed: ClassVar[bool] = False
     default_batch_size: ClassVar[int] = 64
     default_domain: ClassVar[str | dict[str, Any] | None] = None

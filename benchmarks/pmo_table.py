@@ -54,31 +54,40 @@ def table(df: pd.DataFrame) -> tuple[str, pd.Series]:
     return "\n".join(lines), sums
 
 
+def asked(run_dir: Path) -> tuple[list, dict]:
+    """The asked trials of a finished run (ask order) and its stored optimizer settings; ``([], {})``
+    for a run without a summary (not finished)."""
+    from bbo.bench.report import load_run
+    from bbo.study import TrialSource
+
+    if not (run_dir / "summary.json").exists():
+        return [], {}
+    run = load_run(run_dir)
+    trials = sorted((t for t in run.trials if t.source is TrialSource.ASKED), key=lambda t: t.number)
+    return trials, (run.info.get("optimizer_config") or {}).get("settings", {})
+
+
+def _seed0_tasks(out: Path) -> list[str]:
+    return sorted({p.parent.parent.parent.name for p in out.glob("*/*/seed0/journal.db")})
+
+
 def reach(out: Path, optimizers: tuple[str, ...] = ("random-prior", "sqdf", "pgraft")) -> str:
     """The policy's reach: the mean oracle value of each round's asked molecules (rounds 1, 5 and
-    10 of 100 calls), seed 0, per task: how far fine-tuning moves the proposals from the prior's."""
-    import sqlite3
-
+    10), seed 0, per task: how far fine-tuning moves the proposals from the prior's."""
     lines = ["| task | " + " | ".join(f"{o} r1 / r5 / r10" for o in optimizers) + " |",
              "|---" * (len(optimizers) + 1) + "|"]
-    tasks = sorted({p.parent.parent.parent.name for p in out.glob("*/*/seed0/journal.db")})
-    for task in tasks:
+    for task in _seed0_tasks(out):
         cells = []
         for o in optimizers:
-            path = out / task / o / "seed0" / "journal.db"
-            if not path.exists():
+            trials, _ = asked(out / task / o / "seed0")
+            by_round: dict[int, list[float]] = {}
+            for t in trials:
+                if t.value is not None:
+                    by_round.setdefault(t.round, []).append(t.value)
+            if not all(r in by_round for r in (0, 4, 9)):
                 cells.append("")
                 continue
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            rows = db.execute("SELECT value FROM trials WHERE state = 'COMPLETE' AND source = 'asked' "
-                              "ORDER BY number").fetchall()
-            db.close()
-            v = [r[0] for r in rows]
-            if len(v) < 1000:
-                cells.append("")
-                continue
-            means = [sum(v[i * 100:(i + 1) * 100]) / 100 for i in (0, 4, 9)]
-            cells.append(" / ".join(f"{m:.3f}" for m in means))
+            cells.append(" / ".join(f"{sum(by_round[r]) / len(by_round[r]):.3f}" for r in (0, 4, 9)))
         if any(cells):
             lines.append(f"| {task.removeprefix('pmo_')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -86,38 +95,25 @@ def reach(out: Path, optimizers: tuple[str, ...] = ("random-prior", "sqdf", "pgr
 
 def sources(out: Path, optimizers: tuple[str, ...] = ("sqdf", "pgraft")) -> str:
     """What the fine-tuned policy contributed where a GP chose the batches: per task, the share of
-    the GP-chosen molecules that were policy samples (the rest bred from the best told ones), and
-    how many of the run's ten best molecules the policy proposed, seed 0."""
-    import json
-    import sqlite3
-
+    the GP-chosen molecules (those asked after the first ``selection_start``) that were policy
+    samples, and how many of the run's ten best molecules the policy proposed, seed 0."""
     lines = ["| task | " + " | ".join(f"{o}: policy share of GP picks / of the top 10" for o in optimizers) + " |",
              "|---" * (len(optimizers) + 1) + "|"]
-    tasks = sorted({p.parent.parent.parent.name for p in out.glob("*/*/seed0/journal.db")})
     shares: dict[str, list[float]] = {o: [] for o in optimizers}
-    for task in tasks:
+    for task in _seed0_tasks(out):
         cells = []
         for o in optimizers:
-            path = out / task / o / "seed0" / "journal.db"
-            if not path.exists():
+            trials, settings = asked(out / task / o / "seed0")
+            picked = [t.metadata.get("source") for t in trials[int(settings.get("selection_start", 0)):]]
+            if not picked or None in picked:
                 cells.append("")
                 continue
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            rows = db.execute("SELECT value, metadata FROM trials WHERE state = 'COMPLETE' AND source = 'asked' "
-                              "ORDER BY number").fetchall()
-            meta = json.loads(db.execute("SELECT value FROM meta WHERE name = 'optimizer'").fetchone()[0])
-            direction = meta["settings"]["direction"]
-            db.close()
-            src = [json.loads(m).get("source") for _, m in rows]
-            picked = [x for x in src[100:] if x is not None]
-            if len(rows) < 1000 or not picked:
-                cells.append("")
-                continue
-            sign = -1.0 if direction == "minimize" else 1.0
-            best = sorted(range(len(rows)), key=lambda i: -sign * rows[i][0])[:10]
+            sign = -1.0 if settings.get("direction") == "minimize" else 1.0
+            scored = [t for t in trials if t.value is not None]
+            best = sorted(scored, key=lambda t: -sign * t.value)[:10]
             share = picked.count("policy") / len(picked)
             shares[o].append(share)
-            cells.append(f"{share:.2f} / {sum(src[i] == 'policy' for i in best)}")
+            cells.append(f"{share:.2f} / {sum(t.metadata.get('source') == 'policy' for t in best)}")
         if any(cells):
             lines.append(f"| {task.removeprefix('pmo_')} | " + " | ".join(cells) + " |")
     means = [f"{sum(v) / len(v):.2f}" if v else "" for v in shares.values()]

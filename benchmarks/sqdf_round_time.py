@@ -6,7 +6,8 @@ share of the GP's picks that the policy proposed and the batch's mean and best o
         [--selection auto|policy|gp] [--seed 0]
 
 Phases are timed by wrapping the strategy's own methods (nothing in the library is changed);
-"other" is the rest of the ask (journal writes, validation, decoding outside the pool).
+"ask s" is the whole ask less the update, "offspring" the pool less its policy part (breeding,
+deduplication and any reference top-up).
 """
 
 from __future__ import annotations

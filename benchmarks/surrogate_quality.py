@@ -12,9 +12,9 @@ correlation and RMSE of its mean. The ensemble is fitted as ``GenerativeStrategy
 
     python benchmarks/surrogate_quality.py --runs runs/pmo-compare --optimizer sqdf [--rounds 2 5 9]
 
-scores the models where an optimizer asks instead: from each finished seed-0 journal under
-``--runs``, both are fitted on the molecules told before round ``r`` (``r`` x 100 calls) and scored
-on the ones asked in round ``r``, the points the next fine-tuning and selection are about.
+scores the models where an optimizer asks instead: from each seed-0 journal under ``--runs``,
+both are fitted on the molecules told before round ``r`` and scored on the ones asked in round
+``r`` (the trials' own round numbers), the points the next fine-tuning and selection are about.
 """
 
 from __future__ import annotations
@@ -79,41 +79,36 @@ def evaluate(task: str, molecules: list[str], sizes: list[int], n_test: int, see
     return rows
 
 
-def journal_rounds(path, batch: int = 100) -> tuple[list[str], np.ndarray]:
-    """The COMPLETE asked molecules of a journal in ask order and their values (maximize sign)."""
-    import json
-    import sqlite3
+def evaluate_rounds(run_dir: Path, task: str, rounds: list[int], seed: int, prior_name: str) -> list[dict]:
+    """Both models fitted on the molecules told before round ``r`` and scored on round ``r``'s
+    asks, from one run's journal."""
+    from bbo.bench.report import load_run
+    from bbo.study import TrialSource, TrialState
 
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    rows = db.execute("SELECT key, value FROM trials WHERE state = 'COMPLETE' AND source = 'asked' "
-                      "ORDER BY number").fetchall()
-    meta = json.loads(db.execute("SELECT value FROM meta WHERE name = 'optimizer'").fetchone()[0])
-    db.close()
-    sign = -1.0 if meta["settings"]["direction"] == "minimize" else 1.0
-    return [k for k, _ in rows], sign * np.array([v for _, v in rows])
-
-
-def evaluate_rounds(path, task: str, rounds: list[int], seed: int, prior_name: str, batch: int = 100) -> list[dict]:
     prior = load_prior(prior_name)
-    molecules, y = journal_rounds(path, batch)
-    ok = prior.encodable(molecules)
+    run = load_run(run_dir)
+    sign = -1.0 if run.info.get("direction") == "minimize" else 1.0
+    told = [t for t in run.trials if t.state is TrialState.COMPLETE]
     rows = []
     for r in rounds:
-        if len(molecules) < (r + 1) * batch:
+        train = [t for t in told if t.round < r]
+        test = [t for t in told if t.round == r and t.source is TrialSource.ASKED]
+        train = [t for t, ok in zip(train, prior.encodable([t.key for t in train])) if ok]
+        test = [t for t, ok in zip(test, prior.encodable([t.key for t in test])) if ok]
+        if len(train) < 2 or len(test) < 2:
             continue
-        train = [i for i in range(r * batch) if ok[i]]
-        test = [i for i in range(r * batch, (r + 1) * batch) if ok[i]]
-        x = prior.encode([molecules[i] for i in train + test]).float()
+        y_train = np.array([sign * t.value for t in train])
+        y_test = np.array([sign * t.value for t in test])
+        x = prior.encode([t.key for t in train + test]).float()
         t0 = time.perf_counter()
         ens = BootstrapEnsemble(x.shape[1], heads=4, hidden=256, seed=seed).fit(
-            x[: len(train)], torch.as_tensor(y[train], dtype=torch.float32), steps=2000)
+            x[: len(train)], torch.as_tensor(y_train, dtype=torch.float32), steps=2000)
         pred = ens.mean(x[len(train):]).double().numpy()
-        rows.append(_row(task, "latent ensemble", r * batch, pred, y[test], time.perf_counter() - t0))
+        rows.append(_row(task, "latent ensemble", len(train), pred, y_test, time.perf_counter() - t0))
         t0 = time.perf_counter()
-        gp = fit_gp(fingerprints([molecules[i] for i in train], featurizer_for("tanimoto")),
-                    torch.as_tensor(y[train]), "tanimoto")
-        mean, _ = joint_posterior(gp, fingerprints([molecules[i] for i in test], featurizer_for("tanimoto")))
-        rows.append(_row(task, "Tanimoto GP", r * batch, mean.numpy(), y[test], time.perf_counter() - t0))
+        gp = fit_gp(fingerprints([t.key for t in train], featurizer_for("tanimoto")), torch.as_tensor(y_train), "tanimoto")
+        mean, _ = joint_posterior(gp, fingerprints([t.key for t in test], featurizer_for("tanimoto")))
+        rows.append(_row(task, "Tanimoto GP", len(train), mean.numpy(), y_test, time.perf_counter() - t0))
     return rows
 
 
@@ -139,7 +134,7 @@ def main() -> None:
               "|---|---|---|---|---|---|")
         for path in sorted(args.runs.glob(f"*/{args.optimizer}/seed0/journal.db")):
             task = path.parent.parent.parent.name.removeprefix("pmo_")
-            for r in evaluate_rounds(path, task, args.rounds, args.seed, args.prior):
+            for r in evaluate_rounds(path.parent, task, args.rounds, args.seed, args.prior):
                 print(f"| {r['task']} | {r['model']} | {r['n_train']} | {r['spearman']:.2f} | "
                       f"{r['rmse']:.3f} ({r['y_sd']:.3f}) | {r['fit_s']:.1f} |", flush=True)
         return

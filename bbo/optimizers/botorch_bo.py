@@ -11,9 +11,10 @@ Each ask, once ``n_initial`` distinct molecules have been told:
    ``fit_gpytorch_mll`` (:mod:`bbo.surrogates.tanimoto_gp`).
 3. **Candidate pool** (``pool_size``): offspring (Graph GA crossover + mutation,
    :func:`bbo.domains.molecule.edits.offspring`) of the ``n_parents`` best told molecules,
-   ``offspring_fraction`` of the pool, plus samples of a prior (:meth:`BoTorchOptimizer._prior_candidates`,
-   a hook, none yet), filled up with uniform MOSES training molecules. Molecules already in the
-   journal (told, failed or pending) are left out.
+   ``offspring_fraction`` of the pool, plus samples of a prior (:meth:`BoTorchStrategy._prior_candidates`,
+   a hook: none here, a fine-tuned diffusion policy's in :mod:`bbo.optimizers.selection`), filled
+   up with uniform MOSES training molecules. Molecules already in the journal (told, failed or
+   pending) are left out; ``pool_sources`` says which part each candidate of the last pool came from.
 4. **Batch**: the batch acquisition (``qLogNoisyExpectedImprovement`` by default, or
    ``qUpperConfidenceBound``) is maximized over the pool by ``optimize_acqf_discrete``
    (sequential greedy, each pick conditioning the next). qLogNEI's incumbents are the
@@ -125,6 +126,7 @@ class BoTorchStrategy(Strategy):
         for k, v in settings.model_dump().items():
             setattr(self, k, v)
         self.last_round_info: dict[str, Any] = {}  # diagnostics of the last GP ask (not persisted)
+        self.pool_sources: dict[str, str] = {}  # key -> "offspring", "prior" or "reference" (the last pool)
 
     def check_domain(self, domain: Any) -> None:
         if domain.name != "molecule":
@@ -244,24 +246,25 @@ class BoTorchStrategy(Strategy):
         """``size`` distinct canonical SMILES not in ``exclude``: offspring of the best told
         molecules, prior samples (hook), then uniform MOSES molecules."""
         domain = self.study.domain
-        pool: dict[str, None] = {}
+        pool: dict[str, str] = {}  # key -> the part it came from, in insertion order
 
-        def add(smiles: Sequence[str]) -> None:
+        def add(smiles: Sequence[str], source: str) -> None:
             for s in smiles:
                 if len(pool) >= size:
                     return
                 key = domain.key(s) if domain.validate(s) is None else None
                 if key is not None and key not in exclude and key not in pool:
-                    pool[key] = None
+                    pool[key] = source
 
         n_offspring = round(size * self.offspring_fraction)
         if n_offspring:
             order = np.argsort(-values, kind="stable")[: self.n_parents]
             children = domain.offspring([keys[i] for i in order], n_offspring, rng, mutation_rate=self.mutation_rate,
                                         scores=values[order].tolist())
-            add(children)
-        add(self._prior_candidates(size - len(pool), rng))
-        add(self._random_molecules(size - len(pool), rng, exclude | set(pool)))
+            add(children, "offspring")
+        add(self._prior_candidates(size - len(pool), rng), "prior")
+        add(self._random_molecules(size - len(pool), rng, exclude | set(pool)), "reference")
+        self.pool_sources = pool
         return list(pool)
 
     def _prior_candidates(self, n: int, rng: np.random.Generator) -> list[str]:

@@ -36,9 +36,10 @@ POLICY_DIR = "policy"
 
 
 def sample_valid(policy: DiffusionPrior, domain: Any, n: int, rng: np.random.Generator,
-                 steps: int | None = None) -> list[Any]:
+                 steps: int | None = None, *, strict: bool = True) -> list[Any]:
     """``n`` valid objects sampled from ``policy``, seeded from ``rng``. A decoded sample can be
-    invalid for its domain (an empty molecule): such draws are replaced by new ones."""
+    invalid for its domain (an empty molecule): such draws are replaced by new ones, ten draws at
+    most; then fewer than ``n`` is an error, or (``strict=False``) what there is."""
     device = policy.alphas_cumprod.device
     gen = torch.Generator(device=device).manual_seed(int(rng.integers(2**62)))
     out: list[Any] = []
@@ -48,6 +49,8 @@ def sample_valid(policy: DiffusionPrior, domain: Any, n: int, rng: np.random.Gen
         out.extend(o for o in policy.decode(x0) if domain.validate(o) is None)
         if len(out) >= n:
             return out[:n]
+    if not strict:
+        return out
     raise RuntimeError(f"the policy produced fewer than {n} valid objects in 10 draws")
 
 
@@ -78,7 +81,8 @@ class GenerativeSettings(Settings):
         has a GP kernel: molecules).
     selection_start: distinct told objects before the GP chooses (until then: policy samples).
     pool_size, offspring_fraction: the ``"gp"`` selection's pool per ask and the share of it
-        bred from the best told objects (the rest: policy samples).
+        bred from the best told objects (the rest: policy samples, topped up with reference
+        draws where the policy repeats itself).
     """
 
     prior: PriorSetting
@@ -104,6 +108,7 @@ class GenerativeStrategy(Strategy):
     """
 
     runtime_settings = ("device",)
+    legacy_settings = {"selection": "policy"}  # studies from before the GP selection asked the policy's samples
     checkpointed = True
 
     def __init__(self, settings: GenerativeSettings, study: Optimizer) -> None:
@@ -128,7 +133,8 @@ class GenerativeStrategy(Strategy):
         if resolve_selection(s.selection, domain.name) == "gp":
             settings = BoTorchSettings(n_initial=s.selection_start, pool_size=s.pool_size,
                                        offspring_fraction=s.offspring_fraction)
-            self.selector = PolicyPoolSelector(settings, self.study, self._sample_policy)
+            self.selector = PolicyPoolSelector(
+                settings, self.study, lambda n, rng: self._sample_policy(n, rng, strict=False))
 
     def config(self) -> dict[str, Any]:
         return stored_prior(super().config())
@@ -142,8 +148,8 @@ class GenerativeStrategy(Strategy):
         self._sources = ["policy"] * n
         return self._sample_policy(n, rng)
 
-    def _sample_policy(self, n: int, rng: np.random.Generator) -> list[Any]:
-        return sample_valid(self.policy, self.study.domain, n, rng, self.sample_steps)
+    def _sample_policy(self, n: int, rng: np.random.Generator, strict: bool = True) -> list[Any]:
+        return sample_valid(self.policy, self.study.domain, n, rng, self.sample_steps, strict=strict)
 
     def proposal_metadata(self, objects: list[Any]) -> list[dict[str, Any]] | None:
         """With a GP selection, where each object came from (``policy``, ``offspring`` or

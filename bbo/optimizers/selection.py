@@ -29,24 +29,17 @@ GP_DOMAINS = ("molecule",)
 class PolicyPoolSelector(BoTorchStrategy):
     """GP-BO whose pool has the policy's samples in place of the reference draws.
 
-    ``sample(n, rng)`` returns up to ``n`` valid objects of the current policy; ``sources``
-    maps every key of the last pool to where it came from.
+    ``sample(n, rng)`` returns up to ``n`` valid objects of the current policy; :meth:`source`
+    says where a candidate of the last pool came from (a policy sample that repeats an offspring
+    counts as offspring: the pool had it already).
     """
 
     def __init__(self, settings: BoTorchSettings, study: Any, sample: Callable[[int, np.random.Generator], list[Any]]):
         super().__init__(settings, study)
         self._sample = sample
-        self._policy_keys: set[str] = set()
-        self._reference_keys: set[str] = set()
 
     def source(self, key: str) -> str:
-        if key in self._policy_keys:
-            return "policy"
-        return "reference" if key in self._reference_keys else "offspring"
-
-    def propose(self, n: int, rng: np.random.Generator, study: Any) -> list[str]:
-        self._policy_keys, self._reference_keys = set(), set()
-        return super().propose(n, rng, study)
+        return {"prior": "policy"}.get(self.pool_sources[key], self.pool_sources[key])
 
     def _prior_candidates(self, n: int, rng: np.random.Generator) -> list[str]:
         """Up to ``n`` distinct keys of the policy's samples not yet in the journal (three draws at
@@ -62,14 +55,7 @@ class PolicyPoolSelector(BoTorchStrategy):
                 key = domain.key(obj)
                 if key not in exclude:
                     out.setdefault(key, None)
-        keys = list(out)[:n]
-        self._policy_keys.update(keys)
-        return keys
-
-    def _random_molecules(self, n: int, rng: np.random.Generator, exclude: set[str]) -> list[str]:
-        keys = super()._random_molecules(n, rng, exclude)
-        self._reference_keys.update(keys)
-        return keys
+        return list(out)[:n]
 
 
 def resolve_selection(selection: str, domain_name: str) -> str:

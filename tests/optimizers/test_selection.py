@@ -104,3 +104,55 @@ def test_resume_asks_what_an_uninterrupted_run_would(tmp_path):
         got = resumed.ask(12)
     assert got[:4] == pending and got[4:] == expected
     assert [t.metadata.get("source") for t in resumed.trials][-8:] == expected_sources
+
+
+def test_each_candidate_is_labelled_by_the_part_of_the_pool_that_brought_it(monkeypatch):
+    from oracles.chem import canonical_smiles
+
+    opt = SQDFOptimizer(seed=0, **SMALL)
+    xs = opt.ask(16)
+    opt.tell(xs, logp(xs))
+    bred = [canonical_smiles(s) for s in ["CCOc1ccccc1", "CCN(CC)CC", "O=C(O)c1ccccc1O", "CC(C)Cc1ccc(C)cc1"]]
+    sampled = bred[:2] + [canonical_smiles(s) for s in ["c1ccc2ccccc2c1", "CCCCCCO"]]  # two repeat offspring
+    monkeypatch.setattr(opt.domain, "offspring", lambda *a, **k: list(bred))
+    selector = opt.strategy.selector
+    monkeypatch.setattr(selector, "_sample", lambda n, rng: list(sampled))
+    keys, values = selector._told_data()
+    pool = selector._candidate_pool(12, np.random.default_rng(0), keys, values, {t.key for t in opt.trials})
+    assert pool[:6] == bred + sampled[2:] and len(pool) == 12
+    assert [selector.source(k) for k in pool] == ["offspring"] * 4 + ["policy"] * 2 + ["reference"] * 6
+
+
+def test_gp_batches_asked_before_any_tell_never_repeat_a_pending_molecule(run):
+    opt, _ = run
+    a, b = opt.ask(8), opt.ask(8)
+    assert len(set(a) | set(b)) == 16 and not (set(a) | set(b)) & {t.key for t in opt.completed_trials()}
+
+
+def test_minimize_follows_the_study_direction():
+    opt = SQDFOptimizer(seed=0, direction="minimize", **SMALL)
+    xs = opt.ask(16)
+    first = logp(xs)
+    opt.tell(xs, first)
+    picked = opt.ask(8)
+    assert np.mean(logp(picked)) < np.mean(first) - 0.5
+
+
+def test_a_study_from_before_the_selection_resumes_with_the_policy_samples(tmp_path, prior_dir):
+    from bbo.study import Journal
+
+    path = tmp_path / "old.db"
+    opt = SQDFOptimizer(prior=prior_dir, seed=0, storage=path, batch_size=8, sample_steps=10)
+    opt.tell(xs := opt.ask(), [float(x[0]) for x in xs])
+    opt.close()
+    journal = Journal(path)
+    stored = journal.get_meta("optimizer")
+    for k in ("selection", "selection_start", "pool_size", "offspring_fraction"):
+        del stored["settings"][k]  # as a journal written before these settings existed
+    journal.set_meta("optimizer", stored)
+    journal.close()
+    with pytest.raises(ValueError, match="other settings selection"):
+        SQDFOptimizer(prior=prior_dir, seed=0, storage=path, batch_size=8, sample_steps=10)  # auto is not what it ran
+    resumed = load_optimizer(path)
+    assert resumed.strategy.settings.selection == "policy" and resumed.n_told == 8
+    assert resumed.config()["settings"]["selection"] == "policy"
