@@ -39,7 +39,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-
 from pydantic import Field, model_validator
 
 from bbo.optimizer import Optimizer, register_optimizer
@@ -47,6 +46,8 @@ from bbo.strategy import Settings, Strategy
 from bbo.study import TrialState
 
 ACQUISITIONS = ("qlogNEI", "qUCB")
+#: domains with a GP kernel here (the Tanimoto kernel on fingerprints)
+GP_DOMAINS = ("molecule",)
 #: incumbents considered by qLogNEI: the best told molecules (then pruned by BoTorch to those
 #: with a non-negligible posterior probability of being the best)
 BASELINE_SIZE = 128
@@ -129,7 +130,7 @@ class BoTorchStrategy(Strategy):
         self.pool_sources: dict[str, str] = {}  # key -> "offspring", "prior" or "reference" (the last pool)
 
     def check_domain(self, domain: Any) -> None:
-        if domain.name != "molecule":
+        if domain.name not in GP_DOMAINS:
             raise ValueError(f"botorch: the Tanimoto GP works on the molecule domain only, got {domain.name!r}")
 
     # ----------------------------------------------------------------------------- proposals
@@ -262,13 +263,14 @@ class BoTorchStrategy(Strategy):
             children = domain.offspring([keys[i] for i in order], n_offspring, rng, mutation_rate=self.mutation_rate,
                                         scores=values[order].tolist())
             add(children, "offspring")
-        add(self._prior_candidates(size - len(pool), rng), "prior")
+        add(self._prior_candidates(size - len(pool), rng, exclude), "prior")
         add(self._random_molecules(size - len(pool), rng, exclude | set(pool)), "reference")
         self.pool_sources = pool
         return list(pool)
 
-    def _prior_candidates(self, n: int, rng: np.random.Generator) -> list[str]:
-        """Hook: up to ``n`` SMILES sampled from a generative prior, for the candidate pool.
+    def _prior_candidates(self, n: int, rng: np.random.Generator, exclude: set[str]) -> list[str]:
+        """Hook: up to ``n`` SMILES sampled from a generative prior, for the candidate pool
+        (``exclude``: the keys already in the journal, which the pool leaves out).
 
         None by default; a subclass (or a later setting) returns samples of e.g. a diffusion
         model here. They must be drawn from ``rng`` (or a torch generator seeded from it) so that

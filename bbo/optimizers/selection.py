@@ -20,10 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bbo.optimizers.botorch_bo import BoTorchSettings, BoTorchStrategy
-
-#: domains with a GP kernel the selection can use (the Tanimoto kernel on fingerprints)
-GP_DOMAINS = ("molecule",)
+from bbo.optimizers.botorch_bo import GP_DOMAINS, BoTorchSettings, BoTorchStrategy
 
 
 class PolicyPoolSelector(BoTorchStrategy):
@@ -41,11 +38,10 @@ class PolicyPoolSelector(BoTorchStrategy):
     def source(self, key: str) -> str:
         return {"prior": "policy"}.get(self.pool_sources[key], self.pool_sources[key])
 
-    def _prior_candidates(self, n: int, rng: np.random.Generator) -> list[str]:
-        """Up to ``n`` distinct keys of the policy's samples not yet in the journal (three draws at
+    def _prior_candidates(self, n: int, rng: np.random.Generator, exclude: set[str]) -> list[str]:
+        """Up to ``n`` distinct keys of the policy's samples not in ``exclude`` (three draws at
         most; whatever is still missing is filled by the pool with reference draws)."""
         domain = self.study.domain
-        exclude = {t.key for t in self.study.trials}
         out: dict[str, None] = {}
         for _ in range(3):
             missing = n - len(out)

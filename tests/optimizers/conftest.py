@@ -29,3 +29,19 @@ def run_rounds(opt, oracle, rounds):
         opt.tell(xs, ys)
         means.append(float(np.mean(ys)))
     return means
+
+
+def crash_copy(journal, copy):
+    """A copy of the journal as it is now, WAL included, and of its round checkpoints if any: the
+    study as a crash at this moment would leave it, resumed from ``copy``."""
+    import shutil
+    import sqlite3
+    from contextlib import closing
+    from pathlib import Path
+
+    journal, copy = Path(journal), Path(copy)
+    with closing(sqlite3.connect(journal)) as src, closing(sqlite3.connect(copy)) as dst:
+        src.backup(dst)
+    ckpt = journal.with_name(journal.name + ".ckpt")
+    if ckpt.exists():
+        shutil.copytree(ckpt, copy.with_name(copy.name + ".ckpt"))

@@ -1,9 +1,7 @@
 """BoTorch GP-BO: settings, the random start, a short seeded run that improves, exclusion of
 told/pending molecules, PMO's best/random training split, and resume from the journal alone."""
 
-import sqlite3
 import warnings
-from contextlib import closing
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ from rdkit.Chem import Crippen
 from bbo import FailedTrialWarning, TrialState, load_optimizer
 from bbo.optimizers import OPTIMIZERS, BoTorchOptimizer
 from oracles.chem import canonical_smiles
+from tests.optimizers.conftest import crash_copy
 
 SMALL = dict(batch_size=8, n_initial=16, pool_size=120, n_parents=16)  # fast settings for tests
 
@@ -122,8 +121,7 @@ def test_resume_from_journal_asks_what_an_uninterrupted_run_would(tmp_path):
         xs = opt.ask(n)
         opt.tell(xs, logp(xs))
     pending = opt.ask(4)  # left RUNNING, as by a crash
-    with closing(sqlite3.connect(path)) as src, closing(sqlite3.connect(tmp_path / "copy.db")) as dst:
-        src.backup(dst)  # the journal as it is now (a crash here), WAL included
+    crash_copy(path, tmp_path / "copy.db")
     expected = opt.ask()
     opt.close()
 

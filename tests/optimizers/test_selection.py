@@ -2,9 +2,7 @@
 picks new distinct molecules, each pick's source is in its trial, the run resumes exactly, and the
 selection is refused (or off by default) where the domain has no GP kernel."""
 
-import sqlite3
 import warnings
-from contextlib import closing
 
 import numpy as np
 import pytest
@@ -15,6 +13,7 @@ from bbo import FailedTrialWarning, load_optimizer
 from bbo.optimizers.pgraft_optimizer import PGRAFTOptimizer
 from bbo.optimizers.selection import PolicyPoolSelector, resolve_selection
 from bbo.optimizers.sqdf_optimizer import SQDFOptimizer
+from tests.optimizers.conftest import crash_copy
 
 # a small molecular run: 16 prior samples, then GP-chosen batches of 8 from a pool of 120
 SMALL = dict(prior="moses-selfies", batch_size=8, selection_start=16, pool_size=120, sqdf_steps=4,
@@ -88,12 +87,7 @@ def test_resume_asks_what_an_uninterrupted_run_would(tmp_path):
         xs = opt.ask(n)
         opt.tell(xs, logp(xs))
     pending = opt.ask(4)  # left RUNNING, as by a crash
-    with closing(sqlite3.connect(path)) as src, closing(sqlite3.connect(tmp_path / "copy.db")) as dst:
-        src.backup(dst)
-    ckpt = path.with_name(path.name + ".ckpt")
-    import shutil
-
-    shutil.copytree(ckpt, tmp_path / "copy.db.ckpt")
+    crash_copy(path, tmp_path / "copy.db")
     expected = opt.ask()
     expected_sources = sources(opt)[-8:]
     opt.close()
