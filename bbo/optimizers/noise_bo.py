@@ -1,12 +1,11 @@
 """Bayesian optimization in a diffusion prior's noise space: the baseline that searches the
-prior's initial noise instead of fine-tuning it.
+prior's initial noise instead of fine-tuning it (objects are the deterministic sampler's decodings
+of their noise ``z``: :mod:`bbo.optimizers.noise_space`).
 
-An object is ``decode(ODE(z))``: the prior's deterministic DDIM sampler (eta = 0, the
-probability-flow ODE) run from the initial noise ``z ~ N(0, I)``, so each object is a function of
-its ``z`` and ``z``'s distribution is the prior's. The GP works on ``u = Phi(z)`` in the unit cube
-(``Phi`` the standard normal CDF), where the prior is uniform; TuRBO-1's trust region
-(Eriksson et al., "Scalable Global Optimization via Local Bayesian Optimization", NeurIPS 2019)
-keeps the search local around the best ``u``, as BoTorch's TuRBO tutorial builds it:
+The GP works on ``u = Phi(z)`` in the unit cube (``Phi`` the standard normal CDF), where the prior
+is uniform; TuRBO-1's trust region (Eriksson et al., "Scalable Global Optimization via Local
+Bayesian Optimization", NeurIPS 2019) keeps the search local around the best ``u``, as BoTorch's
+TuRBO tutorial builds it:
 
 1. the first ``n_initial`` asks draw ``z`` from the prior;
 2. then a ``SingleTaskGP`` (BoTorch's default kernel and priors, standardized outcome) is fitted
@@ -18,15 +17,12 @@ keeps the search local around the best ``u``, as BoTorch's TuRBO tutorial builds
    ``failure_tolerance`` failing ones; below ``length_min`` it restarts at ``length_init`` (the
    data are kept).
 
-The ``z`` of every ask is stored in its trial's metadata in the same transaction as the ask, and
-the trust region is replayed from the journal at every ask, so the optimizer has no state beyond
-its journal and resumes (even after SIGKILL) asking what an uninterrupted run would. Objects told
-without an ask (warm starts) have no ``z`` and are not used by the GP.
+The trust region is replayed from the journal at every ask, so the optimizer has no state beyond
+its journal.
 """
 
 from __future__ import annotations
 
-import base64
 import math
 import warnings
 from typing import Any
@@ -36,21 +32,18 @@ import torch
 from pydantic import Field, model_validator
 
 from bbo.optimizer import Optimizer, register_optimizer
-from bbo.strategy import PriorSetting, Settings, Strategy, stored_prior
-from bbo.study import Trial
+from bbo.optimizers.noise_space import NoiseSpaceSettings, NoiseSpaceStrategy
+from bbo.study import TrialState
 
 #: u is kept this far inside the unit cube, so Phi^-1(u) stays finite (|z| < 5.3)
 U_EPS = 1e-7
 
 
-class NoiseBOSettings(Settings):
-    """prior: the diffusion prior (shipped name or directory). sample_steps: its deterministic DDIM
-    steps (default the prior's). The rest are TuRBO-1's (see the module docstring);
-    ``failure_tolerance`` None is TuRBO's ``ceil(max(4, dim) / batch_size)``. device: where the
-    prior samples (None = CUDA when present; the GP runs on the CPU in float64)."""
+class NoiseBOSettings(NoiseSpaceSettings):
+    """TuRBO-1's settings (see the module docstring) beside the prior's
+    (:class:`~bbo.optimizers.noise_space.NoiseSpaceSettings`); ``failure_tolerance`` None is
+    TuRBO's ``ceil(max(4, dim) / batch_size)``. The GP runs on the CPU in float64."""
 
-    prior: PriorSetting
-    sample_steps: int | None = Field(None, ge=1)
     n_initial: int = Field(100, ge=2)
     n_candidates: int = Field(2000, ge=1, le=100_000)
     length_init: float = Field(0.8, gt=0, le=2)
@@ -59,7 +52,6 @@ class NoiseBOSettings(Settings):
     success_tolerance: int = Field(3, ge=1)
     failure_tolerance: int | None = Field(None, ge=1)
     max_train: int = Field(2000, ge=2)
-    device: str | None = None
 
     @model_validator(mode="after")
     def _ordered_lengths(self) -> NoiseBOSettings:
@@ -69,76 +61,27 @@ class NoiseBOSettings(Settings):
         return self
 
 
-def encode_noise(z: np.ndarray) -> str:
-    return base64.b64encode(np.ascontiguousarray(z, dtype="<f4").tobytes()).decode("ascii")
-
-
-def decode_noise(text: str, shape: tuple[int, ...]) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(text), dtype="<f4").reshape(shape).astype(np.float32)
-
-
-class NoiseBOStrategy(Strategy):
+class NoiseBOStrategy(NoiseSpaceStrategy):
     """TuRBO-1 over a diffusion prior's initial noise, decoded by its deterministic sampler."""
 
     name = "noise_bo"
     Settings = NoiseBOSettings
-    runtime_settings = ("device",)
-    default_batch_size = 100
 
     def __init__(self, settings: NoiseBOSettings, study: Optimizer) -> None:
         super().__init__(settings, study)
-        from bbo.diffusion import load_prior
-
-        self.device = torch.device(settings.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.prior = load_prior(settings.prior, device=str(self.device))
-        self.dim = math.prod(self.prior.shape)
-        self._noise: dict[str, np.ndarray] = {}  # key -> z of the last proposal, for its metadata
         self.state: dict[str, Any] = {}  # the trust region after the last replay (for inspection)
 
-    def natural_domain(self) -> str | dict[str, Any]:
-        return self.prior.domain_spec()
-
-    def config(self) -> dict[str, Any]:
-        return stored_prior(super().config())
-
-    # ----------------------------------------------------------------------------- decoding
-    @torch.no_grad()
-    def decode(self, z: np.ndarray) -> list[Any]:
-        """Objects ``decode(ODE(z))`` for a batch of initial noises ``z`` (``n x dim``)."""
-        x_T = torch.as_tensor(z, dtype=torch.float32, device=self.device).reshape(len(z), *self.prior.shape)
-        x0 = self.prior.sample_tensors(len(z), x_T=x_T, eta=0.0, steps=self.settings.sample_steps)
-        return self.prior.decode(x0)
-
-    # ---------------------------------------------------------------------------- proposals
-    def propose(self, n: int, rng: np.random.Generator, study: Optimizer) -> list[Any]:
+    def noises(self, n: int, rng: np.random.Generator, study: Optimizer) -> np.ndarray:
         u_data, y_data = self._told(study)
         if len(y_data) < self.settings.n_initial:
-            z = rng.standard_normal((n, self.dim))
-        else:
-            z = _probit(self._turbo(n, u_data, y_data, rng, study))
-        out, noise = [], {}
-        while True:
-            for obj, zi in zip(self.decode(z), z):
-                if study.domain.validate(obj) is None and len(out) < n:
-                    out.append(obj)
-                    noise[study.domain.key(obj)] = zi
-            if len(out) == n:
-                self._noise = noise
-                return out
-            z = rng.standard_normal((1, self.dim))  # a decoded sample the domain refused: a prior draw instead
-
-    def proposal_metadata(self, objects: list[Any]) -> list[dict[str, Any]]:
-        return [{"noise": encode_noise(self._noise[self.study.domain.key(o)])} for o in objects]
+            return rng.standard_normal((n, self.dim))
+        return _probit(self._turbo(n, u_data, y_data, rng, study))
 
     def _told(self, study: Optimizer) -> tuple[np.ndarray, np.ndarray]:
         """``u`` and scores of the COMPLETE asked trials, in ask order."""
-        trials: list[Trial] = [t for t in study.completed_trials() if "noise" in (t.metadata or {})]
-        trials.sort(key=lambda t: t.number)
-        if not trials:
-            return np.zeros((0, self.dim)), np.zeros(0)
-        z = np.stack([decode_noise(t.metadata["noise"], (self.dim,)) for t in trials]).astype(np.float64)
+        trials = [t for t in self.asked_with_noise(study) if t.state is TrialState.COMPLETE]
         y = np.array([study.score(t.value) for t in trials], dtype=np.float64)
-        return _phi(z), y
+        return _phi(self.noise_of(trials)), y
 
     def trust_region(self, y: np.ndarray, batch_size: int) -> dict[str, Any]:
         """TuRBO-1's state replayed over the told scores in ask order, batch by batch after the

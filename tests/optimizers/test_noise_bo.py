@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from bbo import NoiseBOOptimizer, load_optimizer
-from bbo.optimizers.noise_bo import decode_noise
+from bbo.optimizers.noise_space import decode_noise
 from tests.optimizers.conftest import linear
 
 FAST = dict(batch_size=16, n_initial=32, n_candidates=256, sample_steps=20)
