@@ -6,7 +6,8 @@ Prints markdown: per task and optimizer the seeds finished, top-1 and top-10 AUC
 seeds), the final top-10 mean, the naturalness of the top 100 and of the last 100 scored images
 (classifier FD against the held-out digits, confidence, diversity, novelty; means over seeds) and
 the wall time per run. With ``--pictures DIR`` writes ``DIR/image_<task>.png``: for seed 0, one
-row per optimizer with its 10 best images, then its last 10.
+row per optimizer with its 10 best images, then its last 10. With ``--rounds`` also the mean
+oracle value of the batches asked in rounds 2, 3, 5 and 10, seed 0: how fast each method moves.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bbo.bench.report import finished_summaries, markdown_table
+from bbo.bench.report import finished_summaries, load_run, markdown_table, round_means
 
-ORDER = ["random", "random-prior", "noise_bo", "sqdf", "pgraft"]
+ORDER = ["random", "random-prior", "noise_bo", "noise_cma", "sqdf", "pgraft"]
+#: the per-round table: rounds 2, 3, 5 and 10 (round 1 is the prior's batch for every generative method)
+ROUNDS = (1, 2, 4, 9)
 NATURAL = ["classifier_fd", "confidence", "diversity", "novelty"]
 
 
@@ -51,15 +54,34 @@ def pictures(out: Path, target: Path) -> None:
         plt.close(fig)
 
 
+def rounds_table(out: Path) -> str:
+    """Per task and optimizer (seed 0, learning methods and the prior sampled without learning),
+    the mean oracle value of the batches asked in ``ROUNDS``."""
+    lines = ["| task | method | " + " | ".join(f"round {r + 1}" for r in ROUNDS) + " |",
+             "|---|---" + "|---" * len(ROUNDS) + "|"]
+    for task_dir in sorted(p for p in out.iterdir() if p.is_dir()):
+        for name in ORDER[1:]:
+            run_dir = task_dir / name / "seed0"
+            if not (run_dir / "summary.json").exists():
+                continue
+            means = round_means(load_run(run_dir))
+            cells = [f"{means[r]:.3f}" if r in means else "" for r in ROUNDS]
+            lines.append(f"| {task_dir.name} | {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
     parser.add_argument("--pictures", type=Path, default=None)
+    parser.add_argument("--rounds", action="store_true", help="also the per-round mean of the asked batches")
     args = parser.parse_args()
     df, unfinished = finished_summaries(args.out)
     print(markdown_table(df, ORDER, NATURAL))
     if unfinished:
         print(f"\n({unfinished} runs not finished, left out)")
+    if args.rounds:
+        print("\n" + rounds_table(args.out))
     if args.pictures is not None:
         pictures(args.out, args.pictures)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bbo.bench.report import finished_summaries
+from bbo.bench.report import finished_summaries, load_run, round_means
 
 ORDER = ["random", "random-prior", "genetic", "botorch", "sqdf", "sqdf-policy", "pgraft"]
 
@@ -57,7 +57,6 @@ def table(df: pd.DataFrame) -> tuple[str, pd.Series]:
 def asked(run_dir: Path) -> tuple[list, dict]:
     """The asked trials of a finished run (ask order) and its stored optimizer settings; ``([], {})``
     for a run without a summary (not finished)."""
-    from bbo.bench.report import load_run
     from bbo.study import TrialSource
 
     if not (run_dir / "summary.json").exists():
@@ -79,15 +78,12 @@ def reach(out: Path, optimizers: tuple[str, ...] = ("random-prior", "sqdf", "pgr
     for task in _seed0_tasks(out):
         cells = []
         for o in optimizers:
-            trials, _ = asked(out / task / o / "seed0")
-            by_round: dict[int, list[float]] = {}
-            for t in trials:
-                if t.value is not None:
-                    by_round.setdefault(t.round, []).append(t.value)
-            if not all(r in by_round for r in (0, 4, 9)):
+            run_dir = out / task / o / "seed0"
+            means = round_means(load_run(run_dir)) if (run_dir / "summary.json").exists() else {}
+            if not all(r in means for r in (0, 4, 9)):
                 cells.append("")
                 continue
-            cells.append(" / ".join(f"{sum(by_round[r]) / len(by_round[r]):.3f}" for r in (0, 4, 9)))
+            cells.append(" / ".join(f"{means[r]:.3f}" for r in (0, 4, 9)))
         if any(cells):
             lines.append(f"| {task.removeprefix('pmo_')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -172,6 +172,18 @@ def best_and_last(run: RunRecord, k: int) -> list[tuple[str, list[Any], list[flo
             ("last", [o for o, _ in scored[-k:]], [v for _, v in scored[-k:]])]
 
 
+def round_means(run: RunRecord) -> dict[int, float]:
+    """The mean oracle value (maximize orientation) of each round's asked objects, by round
+    (0 is the first batch): how far an optimizer's proposals move per round of learning."""
+    from bbo.study import TrialSource
+
+    by_round: dict[int, list[float]] = {}
+    for t in run.trials:
+        if t.source is TrialSource.ASKED and t.state is TrialState.COMPLETE:
+            by_round.setdefault(t.round, []).append(oriented(t.value, run.direction))
+    return {r: float(np.mean(v)) for r, v in sorted(by_round.items())}
+
+
 def curves(run: RunRecord) -> pd.DataFrame:
     """Best-so-far and top-10 mean after each oracle call."""
     calls = np.arange(1, len(run.values) + 1)
