@@ -1,6 +1,6 @@
 """The image results table and pictures from a `bbo run`/`bbo compare benchmarks/image_full.yaml` directory (or image.yaml).
 
-    python benchmarks/image_table.py runs/image-compare [--pictures docs]
+    python benchmarks/image_table.py runs/image-compare [--pictures docs] [--recorded CSV ...] [--record CSV]
 
 Prints markdown: per task and optimizer the seeds finished, top-1 and top-10 AUC (mean ± sd over
 seeds), the final top-10 mean, the naturalness of the top 100 and of the last 100 scored images
@@ -8,6 +8,9 @@ seeds), the final top-10 mean, the naturalness of the top 100 and of the last 10
 the wall time per run. With ``--pictures DIR`` writes ``DIR/image_<task>.png``: for seed 0, one
 row per optimizer with its 10 best images, then its last 10. With ``--rounds`` also the mean
 oracle value of the batches asked in rounds 2, 3, 5 and 10, seed 0: how fast each method moves.
+``--recorded`` merges per-run rows kept from runs made elsewhere (``benchmarks/results/``)
+beneath the journals' own; ``--record`` writes the merged rows back, so a table too long for one
+sitting is continued later.
 """
 
 from __future__ import annotations
@@ -15,7 +18,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bbo.bench.report import finished_summaries, load_run, markdown_table, round_means
+from bbo.bench.report import (
+    finished_summaries,
+    load_run,
+    markdown_table,
+    record_summaries,
+    round_means,
+    with_recorded,
+)
 
 ORDER = ["random", "random-prior", "noise_bo", "noise_cma", "sqdf", "pgraft"]
 #: the per-round table: rounds 2, 3, 5 and 10 (round 1 is the prior's batch for every generative method)
@@ -74,9 +84,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
     parser.add_argument("--pictures", type=Path, default=None)
+    parser.add_argument("--recorded", type=Path, nargs="*", default=[],
+                        help="recorded per-run results (CSV, runs.csv form) to merge beneath the journals' runs")
+    parser.add_argument("--record", type=Path, default=None, help="write the merged finished runs to this CSV")
     parser.add_argument("--rounds", action="store_true", help="also the per-round mean of the asked batches")
     args = parser.parse_args()
     df, unfinished = finished_summaries(args.out)
+    df = with_recorded(df, args.recorded)
+    if args.record is not None:
+        record_summaries(df, args.record)
     print(markdown_table(df, ORDER, NATURAL))
     if unfinished:
         print(f"\n({unfinished} runs not finished, left out)")

@@ -92,6 +92,34 @@ def finished_summaries(out_dir: str | Path) -> tuple[pd.DataFrame, int]:
     return pd.DataFrame(rows), unfinished
 
 
+#: what identifies one run in a summary table
+RUN_KEY = ["task", "optimizer", "seed"]
+
+
+def with_recorded(df: pd.DataFrame, recorded: list[Path] | tuple[Path, ...] = ()) -> pd.DataFrame:
+    """``df`` (rows of :func:`finished_summaries`) with the finished runs of recorded result files
+    (CSV in the ``runs.csv`` form that ``bbo compare`` writes) beneath it: a benchmark too long for
+    one machine session is kept as its per-run rows and continued elsewhere. A run present in both
+    is taken from ``df`` (its journal); unfinished recorded rows are left out."""
+    frames = [df] + [pd.read_csv(p) for p in recorded]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return df
+    for f in frames[1:]:
+        missing = set(RUN_KEY + ["calls", "budget"]) - set(f.columns)
+        if missing:
+            raise ValueError(f"a recorded results file lacks the columns {sorted(missing)}")
+    merged = pd.concat(frames, ignore_index=True)
+    merged = merged[merged["calls"] >= merged["budget"]]
+    return merged.drop_duplicates(RUN_KEY, keep="first").reset_index(drop=True)
+
+
+def record_summaries(df: pd.DataFrame, path: Path) -> None:
+    """Write the finished runs of ``df`` as a recorded results file (sorted, one row per run)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.sort_values(RUN_KEY).to_csv(path, index=False)
+
+
 def markdown_table(df: pd.DataFrame, order: list[str], natural: list[str]) -> str:
     """The README's results table from :func:`finished_summaries`: per task and optimizer (in
     ``order``, others after) the seeds, top-1 and top-10 AUC (mean ± sd over seeds), the final
