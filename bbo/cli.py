@@ -63,15 +63,36 @@ def compare(
                                                                "(default: the cores / workers; env BBO_THREADS)")] = None,
     allow_module: Annotated[Optional[list[str]], typer.Option(help="a module whose oracle factories the config "
                                                                    "may call (trusted code; repeatable)")] = None,
+    task: Annotated[Optional[list[str]], typer.Option(help="run only this task of the config (as "
+                                                           "tables name it; repeatable)")] = None,
+    optimizer: Annotated[Optional[list[str]], typer.Option(help="run only this optimizer of the config "
+                                                                "(label, else kind; repeatable)")] = None,
 ) -> None:
     """Run each optimizer on each task for several seeds (resuming any journals already there),
-    then write comparison.csv and comparison.png. Exit codes as `bbo run`."""
-    cfg = _load(config, allow_module, budget=budget)
+    then write comparison.csv and comparison.png (over every run in the directory, so runs of a
+    config made a few tasks or optimizers at a time, with --task and --optimizer, add up to one
+    table). Exit codes as `bbo run`."""
+    cfg = _only(_load(config, allow_module, budget=budget), task, optimizer)
     out = out or Path("runs") / f"{cfg.name}-compare"
     table = _run(cfg, out, seeds=[cfg.seed + i for i in range(seeds)], resume=True, workers=workers,
                  threads=threads, names=("comparison", "comparison"))
     _print_table(table, f"{cfg.name}: {cfg.budget} oracle calls per run, {seeds} seeds")
     console.print(f"results in [bold]{out}[/] (report.html, comparison.csv, comparison.png, runs.csv, per-run journal.db)")
+
+
+def _only(cfg, tasks: list[str] | None, optimizers: list[str] | None):
+    """``cfg`` restricted to the named tasks and optimizers (all where none is named)."""
+    update = {}
+    for field, names, name_of in (("tasks", tasks, lambda t: t.slug), ("optimizers", optimizers, lambda o: o.name)):
+        if not names:
+            continue
+        items = getattr(cfg, field)
+        known = [name_of(i) for i in items]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            _fail(f"--{field[:-1]} {', '.join(unknown)}: not in the config; its {field}: {', '.join(known)}")
+        update[field] = [i for i in items if name_of(i) in names]
+    return cfg.model_copy(update=update) if update else cfg
 
 
 def _load(config: Path, allow_modules: list[str] | None = None, **overrides):

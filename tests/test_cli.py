@@ -153,6 +153,19 @@ def test_compare_runs_seeds_in_parallel_workers_and_resumes(tmp_path, fake_oracl
     assert pd.read_csv(out / "comparison.csv")["top10_auc"].tolist() == table["top10_auc"].tolist()
 
 
+def test_compare_one_optimizer_at_a_time_adds_up_to_one_table(tmp_path, fake_oracle_path):
+    cfg = _config(tmp_path, budget=20, optimizers="[{kind: random, batch_size: 10}, {kind: random, batch_size: 20, label: big}]")
+    out = tmp_path / "cmp"
+    base = ["compare", str(cfg), "--seeds", "1", "--out", str(out)]
+    wrong = CliRunner().invoke(app, [*base, "--optimizer", "bigger"])
+    assert wrong.exit_code == 2 and "--optimizer bigger: not in the config; its optimizers: random, big" in wrong.output
+    assert not out.exists()
+    assert CliRunner().invoke(app, [*base, "--optimizer", "big"]).exit_code == 0
+    assert pd.read_csv(out / "comparison.csv")["optimizer"].tolist() == ["big"]
+    assert CliRunner().invoke(app, [*base, "--optimizer", "random", "--task", "tests.fake_oracles_heavy_atoms"]).exit_code == 0
+    assert sorted(pd.read_csv(out / "comparison.csv")["optimizer"]) == ["big", "random"]
+
+
 def test_resume_with_a_larger_budget_and_refuses_changed_settings(tmp_path, fake_oracle_path):
     out = tmp_path / "out"
     cfg = _config(tmp_path, budget=40, batch=20)
