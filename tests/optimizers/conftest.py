@@ -31,6 +31,20 @@ def run_rounds(opt, oracle, rounds):
     return means
 
 
+def asks_as_uninterrupted(journal, pending, twin, oracle, rounds):
+    """The study in ``journal`` (closed with the batch ``pending`` asked and untold) resumes by
+    asking that batch again, and ``twin``, a fresh study on the same seed run ``rounds`` rounds
+    without interruption, asks the same batch next."""
+    import numpy as np
+
+    from bbo import load_optimizer
+
+    resumed = load_optimizer(journal)
+    assert all(np.array_equal(a, b) for a, b in zip(resumed.ask(), pending))
+    run_rounds(twin, oracle, rounds)
+    assert all(np.array_equal(a, b) for a, b in zip(twin.ask(), pending))
+
+
 def crash_copy(journal, copy):
     """A copy of the journal as it is now, WAL included, and of its round checkpoints if any: the
     study as a crash at this moment would leave it, resumed from ``copy``."""

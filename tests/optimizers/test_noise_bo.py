@@ -4,9 +4,9 @@ journal alone (in process and after SIGKILL), and valid images from the shipped 
 import numpy as np
 import pytest
 
-from bbo import NoiseBOOptimizer, load_optimizer
+from bbo import NoiseBOOptimizer
 from bbo.optimizers.noise_space import decode_noise
-from tests.optimizers.conftest import linear
+from tests.optimizers.conftest import asks_as_uninterrupted, linear, run_rounds
 
 FAST = dict(batch_size=16, n_initial=32, n_candidates=256, sample_steps=20)
 
@@ -22,23 +22,12 @@ def test_objects_are_the_ode_of_their_stored_noise(tmp_path, prior_dir):
 
 def test_improves_on_the_prior_and_resumes_asking_the_same(tmp_path, prior_dir):
     opt = NoiseBOOptimizer(prior=prior_dir, seed=0, storage=tmp_path / "j.db", **FAST)
-    means = []
-    for _ in range(6):
-        xs = opt.ask()
-        ys = linear(xs)
-        opt.tell(xs, ys)
-        means.append(np.mean(ys))
+    means = run_rounds(opt, linear, 6)
     assert np.mean(means[-2:]) > np.mean(means[:2]) + 1.0, means  # the GP batches beat the prior's draws
     assert opt.strategy.state["length"] > 0
     nxt = opt.ask()
     opt.close()
-    resumed = load_optimizer(tmp_path / "j.db")  # the pending batch is asked again, then new ones
-    assert all(np.array_equal(a, b) for a, b in zip(resumed.ask(), nxt))
-    twin = NoiseBOOptimizer(prior=prior_dir, seed=0, **FAST)  # an uninterrupted study
-    for _ in range(6):
-        xs = twin.ask()
-        twin.tell(xs, linear(xs))
-    assert all(np.array_equal(a, b) for a, b in zip(twin.ask(), nxt))
+    asks_as_uninterrupted(tmp_path / "j.db", nxt, NoiseBOOptimizer(prior=prior_dir, seed=0, **FAST), linear, 6)
 
 
 def test_trust_region_replay_by_hand(prior_dir):

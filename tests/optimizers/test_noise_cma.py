@@ -5,32 +5,21 @@ black box, resumes asking the same (in process and after SIGKILL), and gives val
 import numpy as np
 import pytest
 
-from bbo import FailedTrialWarning, NoiseCMAOptimizer, load_optimizer
+from bbo import FailedTrialWarning, NoiseCMAOptimizer
 from bbo.optimizers.noise_space import decode_noise
-from tests.optimizers.conftest import linear
+from tests.optimizers.conftest import asks_as_uninterrupted, linear, run_rounds
 
 FAST = dict(batch_size=8, sample_steps=20)
 
 
 def test_improves_on_the_prior_and_resumes_asking_the_same(tmp_path, prior_dir):
     opt = NoiseCMAOptimizer(prior=prior_dir, seed=0, storage=tmp_path / "j.db", **FAST)
-    means = []
-    for _ in range(8):
-        xs = opt.ask()
-        ys = linear(xs)
-        opt.tell(xs, ys)
-        means.append(np.mean(ys))
+    means = run_rounds(opt, linear, 8)
     assert np.mean(means[-2:]) > np.mean(means[:2]) + 1.0, means
     nxt = opt.ask()
     assert opt.strategy.state()["generations"] == 8
     opt.close()
-    resumed = load_optimizer(tmp_path / "j.db")  # the pending batch is asked again, then new ones
-    assert all(np.array_equal(a, b) for a, b in zip(resumed.ask(), nxt))
-    twin = NoiseCMAOptimizer(prior=prior_dir, seed=0, **FAST)  # an uninterrupted study
-    for _ in range(8):
-        xs = twin.ask()
-        twin.tell(xs, linear(xs))
-    assert all(np.array_equal(a, b) for a, b in zip(twin.ask(), nxt))
+    asks_as_uninterrupted(tmp_path / "j.db", nxt, NoiseCMAOptimizer(prior=prior_dir, seed=0, **FAST), linear, 8)
 
 
 def test_generations_are_consecutive_asks_told_in_full(prior_dir):
