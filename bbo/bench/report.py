@@ -19,7 +19,7 @@ import pandas as pd
 from bbo.bench import metrics
 from bbo.domains import get_domain
 from bbo.optimizer import oriented
-from bbo.study import Journal, Trial, TrialState, trials_dataframe
+from bbo.study import Journal, Trial, TrialSource, TrialState, trials_dataframe
 
 TOPK = (1, 10, 100)
 
@@ -203,8 +203,6 @@ def best_and_last(run: RunRecord, k: int) -> list[tuple[str, list[Any], list[flo
 def round_means(run: RunRecord) -> dict[int, float]:
     """The mean oracle value (maximize orientation) of each round's asked objects, by round
     (0 is the first batch): how far an optimizer's proposals move per round of learning."""
-    from bbo.study import TrialSource
-
     by_round: dict[int, list[float]] = {}
     for t in run.trials:
         if t.source is TrialSource.ASKED and t.state is TrialState.COMPLETE:
