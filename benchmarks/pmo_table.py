@@ -1,6 +1,6 @@
 """The PMO results table from a `bbo compare benchmarks/pmo.yaml` run directory.
 
-    python benchmarks/pmo_table.py runs/pmo-compare [--plot runs/pmo-compare/sums.png]
+    python benchmarks/pmo_table.py runs/pmo-compare [--plot runs/pmo-compare/sums.png] [--recorded CSV ...] [--record CSV]
 
 Prints markdown: per-task top-10 AUC (mean ± sd over the seeds present) for each optimizer, the
 sum over tasks (only over tasks every listed optimizer finished, so that sums compare), and per
@@ -8,6 +8,9 @@ optimizer the mean top-100 diversity, SA and novelty against MOSES train and the
 per run; with ``--reach`` the mean oracle value of rounds 1, 5 and 10 of the generative optimizers'
 proposals against the prior's; with ``--sources`` the share of the GP-chosen molecules that the
 fine-tuned policy proposed. Runs that have not reached their budget are left out and counted.
+``--recorded`` merges per-run rows kept from earlier sessions (``benchmarks/results/pmo.csv``)
+beneath the journals' own and ``--record`` writes the merged rows back, so the three seeds need
+not run on one machine; ``--reach`` and ``--sources`` read journals, so they need the run directory.
 """
 
 from __future__ import annotations
@@ -17,7 +20,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from bbo.bench.report import finished_summaries, load_run, round_means
+from bbo.bench.report import (
+    finished_summaries,
+    load_run,
+    record_summaries,
+    round_means,
+    with_recorded,
+)
 
 ORDER = ["random", "random-prior", "genetic", "botorch", "sqdf", "sqdf-policy", "pgraft"]
 
@@ -141,8 +150,14 @@ def main() -> None:
     parser.add_argument("--reach", action="store_true", help="also the per-round mean of the generative proposals")
     parser.add_argument("--sources", action="store_true",
                         help="also what share of the GP-chosen molecules the fine-tuned policy proposed")
+    parser.add_argument("--recorded", type=Path, nargs="*", default=[],
+                        help="recorded per-run results (CSV, runs.csv form) to merge beneath the journals' runs")
+    parser.add_argument("--record", type=Path, default=None, help="write the merged finished runs to this CSV")
     args = parser.parse_args()
     df, unfinished = finished_summaries(args.out)
+    df = with_recorded(df, args.recorded)
+    if args.record is not None:
+        record_summaries(df, args.record)
     if df.empty:
         raise SystemExit(f"no finished runs under {args.out}")
     text, sums = table(df)
