@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -88,3 +89,11 @@ def test_graft_dedupe_tells_arrays_apart_at_1e_9():
                  batch_size=4, dedupe=True, progress=False)
     x = torch.tensor([[0.0], [1e-9], [0.0], [1e-9], [2.0]])
     assert run.distinct(x).tolist() == [0, 1, 4]
+
+
+def test_a_domain_with_a_missing_or_misspelt_setting_is_refused_naming_the_domain_and_its_settings():
+    with pytest.raises(ValueError, match=r"domain 'vector': missing .*'dim'.*settings are \(dim\)"):
+        get_domain("vector")
+    with pytest.raises(ValueError, match=r"domain 'vector': .*'size'.*settings are \(dim\)"):
+        get_domain({"name": "vector", "dim": 2, "size": 3})
+    assert get_domain({"name": "vector", "dim": 2}).dim == 2

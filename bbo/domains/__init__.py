@@ -9,6 +9,7 @@ through the ``bbo.domains`` entry-point group (``name = "package.module:DomainCl
 from __future__ import annotations
 
 import importlib
+import inspect
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -57,7 +58,13 @@ def get_domain(spec: str | dict[str, Any] | Domain, **kwargs: Any) -> Domain:
         spec = spec.get("name", "")
     if not isinstance(spec, str):
         raise ValueError(f"a domain is a name or a {{name: ..., ...}} mapping, got {spec!r}")
-    return domain_class(spec)(**kwargs)
+    cls = domain_class(spec)
+    signature = inspect.signature(cls)
+    try:
+        signature.bind(**kwargs)
+    except TypeError as err:  # a missing or misspelt setting: name the domain and what it takes
+        raise ValueError(f"domain {spec!r}: {err}; its settings are ({', '.join(signature.parameters) or 'none'})") from None
+    return cls(**kwargs)
 
 
 def _entry_points() -> dict[str, str]:
