@@ -48,7 +48,7 @@ from torch import nn
 from bbo.diffusion.consistency import ConsistencyModel, distill_consistency
 from bbo.diffusion.denoisers import NoiseGatedCorrection  # noqa: F401  (re-exported)
 from bbo.diffusion.prior import DiffusionPrior, Trajectory
-from bbo.finetune.common import default_policy, frozen, on_device
+from bbo.finetune.common import default_lr, default_policy, frozen, on_device
 from bbo.finetune.common import grad_norm as total_grad_norm
 from bbo.finetune.replay import ReplayBatch, ReplayBuffer, batch_from_trajectory
 
@@ -64,7 +64,9 @@ class SQDF:
         alpha: KL weight (the temperature of the tilted optimum).
         gamma: discount of the Q term, ``gamma^tau`` with tau the steps remaining; also the step
             discount of prioritized replay.
-        steps: gradient updates; batch_size: ``(trajectory, step)`` pairs per update; lr: AdamW.
+        steps: gradient updates; batch_size: ``(trajectory, step)`` pairs per update; lr: AdamW's
+            (None: 1e-4 for a full copy of a trained denoiser, 1e-3 for a new residual correction;
+            :func:`~bbo.finetune.common.default_lr`).
         x0_estimator: ``"consistency"`` (default) or ``"tweedie"`` (of the frozen prior).
         consistency: a :class:`ConsistencyModel` of the prior; None with the consistency estimator
             distils one first (``consistency_kwargs`` go to :func:`distill_consistency`).
@@ -94,7 +96,7 @@ class SQDF:
         gamma: float = 0.9,
         steps: int = 200,
         batch_size: int = 256,
-        lr: float = 1e-3,
+        lr: float | None = None,
         x0_estimator: str = "consistency",
         consistency: ConsistencyModel | None = None,
         buffer: str = "prioritized",
@@ -130,7 +132,8 @@ class SQDF:
         self.prior = on_device(prior, self.device)
         self.reward = reward
         self.alpha, self.gamma = float(alpha), float(gamma)
-        self.steps, self.batch_size, self.lr = int(steps), int(batch_size), float(lr)
+        self.steps, self.batch_size = int(steps), int(batch_size)
+        self.lr = float(default_lr(prior) if lr is None else lr)
         self.x0_estimator, self.buffer_mode = x0_estimator, buffer
         self.trajectories_per_update, self.rollout_every = int(trajectories_per_update), max(int(rollout_every), 1)
         self.sample_steps = int(sample_steps or prior.sample_steps)

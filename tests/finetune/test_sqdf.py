@@ -236,6 +236,35 @@ def test_very_large_alpha_stays_at_the_prior():
     assert abs(weight_and_mean(prior, x_policy)[0] - weight_and_mean(prior, x_prior)[0]) < 0.01
 
 
+def test_a_negligible_reward_leaves_a_trained_prior_in_place():
+    # Adam moves every weight by about lr per step whatever the gradient's size, so the noise of a
+    # reward's gradient alone can push a trained network off its prior: at the old 1e-3 the layout
+    # prior's policy drifted 1.4 nats per step away with the reward all but switched off. The
+    # default step of a full fine-tune keeps it there; the old one is shown drifting.
+    prior = load_prior("doc-layouts")
+    w = torch.randn(prior.shape, generator=torch.Generator().manual_seed(0))
+
+    def kl_after(lr):
+        sqdf = SQDF(prior, lambda x: (x * w).flatten(1).sum(1), alpha=1000.0, gamma=1.0, steps=24, batch_size=32,
+                    lr=lr, x0_estimator="tweedie", trajectories_per_update=8, rollout_every=4, sample_steps=20,
+                    seed=0, device="cpu", progress=False)
+        sqdf.run()
+        return sum(h["kl"] for h in sqdf.history[-8:]) / 8
+
+    default = kl_after(None)
+    assert default < 0.1, default
+    assert kl_after(1e-3) > 10 * default
+
+
+def test_the_default_step_size_follows_what_is_trained():
+    from bbo.finetune.common import CORRECTION_LR, FULL_FINETUNE_LR
+
+    network = DiffusionPrior(MLPDenoiser(2, hidden=8, depth=1), (2,), sample_steps=5)
+    assert SQDF(network, linear_reward, x0_estimator="tweedie", progress=False).lr == FULL_FINETUNE_LR
+    assert SQDF(mixture(10), linear_reward, x0_estimator="tweedie", progress=False).lr == CORRECTION_LR
+    assert SQDF(mixture(10), linear_reward, x0_estimator="tweedie", lr=3e-3, progress=False).lr == 3e-3
+
+
 def test_discounted_gamma_tilts_in_the_right_direction(mixture_cm):
     # gamma = 0.9 over 50 steps (the paper's T): gamma^tau all but removes the reward from the early
     # steps that choose the component, so the fine-tune stays far from p*; the tilt must still point
