@@ -3,7 +3,7 @@
 # what it ran brought back into $OUT:
 #
 #   OUT=/path/to/out bash benchmarks/compare_gpu.sh CONFIG [bbo compare options...]
-#   BBO_REHEARSAL=1 OUT=/tmp/gpu-out bash benchmarks/compare_gpu.sh CONFIG --budget 20 ...   # on a CPU
+#   BBO_WALL=200 OUT=/tmp/gpu-out bash benchmarks/compare_gpu.sh CONFIG --budget 200 ...   # a CPU rehearsal
 #
 # Wheels the machine lacks (diffusers, pydantic, ...: `bash benchmarks/pretrain_gpu_wheels.sh`, plus
 # pebble and cma) are installed from .whl/ when that folder exists; where RDKit is missing, the

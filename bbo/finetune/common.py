@@ -17,7 +17,7 @@ from bbo.diffusion.prior import DiffusionPrior
 def default_policy(prior: DiffusionPrior, hidden: int = 64, depth: int = 2, seed: int = 0) -> nn.Module:
     """A full trainable copy of the prior's denoiser if it has parameters, else the prior's
     denoiser plus a zero-initialised residual MLP correction."""
-    if any(True for _ in prior.denoiser.parameters()):
+    if has_weights(prior):
         policy = copy.deepcopy(prior.denoiser)
         for p in policy.parameters():
             p.requires_grad_(True)
@@ -41,9 +41,14 @@ FULL_FINETUNE_LR = 1e-4
 CORRECTION_LR = 1e-3
 
 
+def has_weights(prior: DiffusionPrior) -> bool:
+    """Whether ``prior``'s denoiser has trained parameters (else it is analytic, as the mixture's)."""
+    return any(True for _ in prior.denoiser.parameters())
+
+
 def default_lr(prior: DiffusionPrior) -> float:
     """The fine-tuning step size for ``prior``'s default policy (see :func:`default_policy`)."""
-    return FULL_FINETUNE_LR if any(True for _ in prior.denoiser.parameters()) else CORRECTION_LR
+    return FULL_FINETUNE_LR if has_weights(prior) else CORRECTION_LR
 
 
 @contextlib.contextmanager

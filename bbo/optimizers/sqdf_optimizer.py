@@ -48,8 +48,8 @@ class SQDFStrategy(GenerativeStrategy):
     values) and ``lr`` 1e-4 for a prior with trained weights, chosen together on three domains
     (batches of 100, the oracle's mean on rounds 2-4 against round 1's prior samples). At the
     earlier 1e-3 the policy drifts off the prior even with the reward all but off (alpha 1,000:
-    layout constraint score 0.31 -> 0.18), and on layouts every batch fell below the prior's at
-    alpha 0.1 (three seeds); at 1e-4 and alpha 0.3 all three seeds rose (+0.06 to +0.10 by round
+    layout constraint score 0.31 -> 0.18), and on layouts the batches of rounds 2-4 averaged
+    below round 1's prior samples on all three seeds at alpha 0.1; at 1e-4 and alpha 0.3 all three seeds rose (+0.06 to +0.10 by round
     4), at alpha 1 less (+0.03 to +0.07), at alpha 0.1 two of three still fell. On osimertinib MPO
     (policy's own batches, one seed) the top 10 after 500 calls was 0.744 against 0.750 at the old
     settings; on the digits' symmetry 0.947 against 0.946, on similarity to a digit 0.836 against
