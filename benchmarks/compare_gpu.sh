@@ -19,17 +19,12 @@ shift
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 cd "$(dirname "$0")/.."
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-if compgen -G ".whl/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH="/tmp/site:$PYTHONPATH"
-fi
+source benchmarks/gpu_env.sh
 if ! python3 -c "import rdkit" 2> /dev/null; then
   mkdir -p /tmp/rdkit-standin/rdkit
   cp benchmarks/rdkit_standin.py /tmp/rdkit-standin/rdkit/__init__.py
   export PYTHONPATH="$PYTHONPATH:/tmp/rdkit-standin"
 fi
-export PYTHONUNBUFFERED=1
 runs="${BBO_COMPARE_DIR:-/tmp/gpu-compare}"
 wall="${BBO_WALL:-540}"
 mkdir -p "$runs"
