@@ -6,10 +6,9 @@
 #   BBO_WALL=200 OUT=/tmp/gpu-out bash benchmarks/compare_gpu.sh CONFIG --budget 200 ...   # a CPU rehearsal
 #
 # Wheels the machine lacks (diffusers, pydantic, ...: `bash benchmarks/pretrain_gpu_wheels.sh`, plus
-# pebble and cma) are installed from .whl/ when that folder exists; where RDKit is missing, the
-# stand-in of benchmarks/rdkit_standin.py lets the oracle registry import (no image or layout code
-# calls RDKit; never run molecules this way). The run directory is packed into $OUT every minute
-# and at the end (runs.tgz.00, .01, ...: `cat runs.tgz.* | tar -xz`), so a run cut off by the
+# pebble and cma) are installed from .whl/ when that folder exists. RDKit is not needed (only the
+# molecule oracles import it; molecule configs do not run this way). The run directory is packed
+# into $OUT every minute and at the end (runs.tgz.00, .01, ...: `cat runs.tgz.* | tar -xz`), so a run cut off by the
 # budget still brings back every finished run and the checkpoints to resume the others with the
 # same `bbo compare` command here.
 set -euo pipefail
@@ -20,11 +19,6 @@ mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 cd "$(dirname "$0")/.."
 source benchmarks/gpu_env.sh
-if ! python3 -c "import rdkit" 2> /dev/null; then
-  mkdir -p /tmp/rdkit-standin/rdkit
-  cp benchmarks/rdkit_standin.py /tmp/rdkit-standin/rdkit/__init__.py
-  export PYTHONPATH="$PYTHONPATH:/tmp/rdkit-standin"
-fi
 runs="${BBO_COMPARE_DIR:-/tmp/gpu-compare}"
 wall="${BBO_WALL:-540}"
 mkdir -p "$runs"

@@ -187,6 +187,16 @@ def oracle_names() -> list[str]:
     return [info.name for info in list_oracles()]
 
 
+def is_registered(name: str) -> bool:
+    """Whether ``name`` is a built-in or registered oracle, importing only its family's module
+    where the name says which (``layout/...``), so that checking an image or layout task never
+    needs RDKit."""
+    _load_builtin(name)
+    if name not in _REGISTRY:
+        _load_builtin()
+    return name in _REGISTRY
+
+
 class UntrustedFactoryError(ValueError):
     """A ``"module:factory"`` outside the modules the caller allowed, or not a factory of its module."""
 
@@ -198,8 +208,7 @@ def oracle_factory(name: str, allowed_modules: Sequence[str] | None = None) -> C
     outside them is refused before it is imported. The factory must be an :class:`Oracle`
     subclass or a function defined in that module (so ``os:system`` or ``builtins:open`` never
     pass, whatever is allowed)."""
-    _load_builtin()
-    if name in _REGISTRY:
+    if ":" not in name and is_registered(name):
         return _REGISTRY[name][0]
     if ":" in name:
         module, _, attr = name.partition(":")
@@ -231,13 +240,20 @@ def get_oracle(name: str, allowed_modules: Sequence[str] | None = None, **kwargs
     return oracle
 
 
-def _load_builtin() -> None:
-    # importing the modules runs their @register decorators
-    importlib.import_module("oracles.molecules")
-    importlib.import_module("oracles.pmo")
-    importlib.import_module("oracles.images")
-    importlib.import_module("oracles.layouts")
-    importlib.import_module("oracles.synthetic")
+# the module that registers each family of built-in names (the part before "/"); the molecule
+# oracles (qed, logp, ...) have no family, so a name outside these loads every module
+_FAMILIES = {"pmo": "oracles.pmo", "image": "oracles.images", "layout": "oracles.layouts",
+             "synthetic": "oracles.synthetic"}
+_BUILTIN = ("oracles.molecules", "oracles.pmo", "oracles.images", "oracles.layouts", "oracles.synthetic")
+
+
+def _load_builtin(name: str | None = None) -> None:
+    """Import the built-in oracle modules (their @register decorators fill the registry): only the
+    family's module for a name like ``layout/overlap``, else all. RDKit is imported by the molecule
+    modules alone, so image and layout runs work where it is not installed."""
+    family = _FAMILIES.get(name.partition("/")[0]) if name and "/" in name else None
+    for module in (family,) if family else _BUILTIN:
+        importlib.import_module(module)
 
 
 # ------------------------------------------------------------------------------- budget and cache

@@ -70,11 +70,10 @@ class TaskSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
-        from oracles import oracle_names
+        from oracles.base import is_registered, oracle_names
 
-        names = oracle_names()
-        if name not in names and ":" not in name:
-            raise ValueError(f"unknown oracle {name!r}; allowed: {', '.join(names)} or 'package.module:factory'")
+        if ":" not in name and not is_registered(name):
+            raise ValueError(f"unknown oracle {name!r}; allowed: {', '.join(oracle_names())} or 'package.module:factory'")
         return name
 
     @property
