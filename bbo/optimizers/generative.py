@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 from abc import abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +34,11 @@ from bbo.surrogates.ensemble import BootstrapEnsemble, capped_standardized
 
 Reward = Callable[[torch.Tensor], torch.Tensor]
 POLICY_DIR = "policy"
+
+
+class PolicyCollapseWarning(UserWarning):
+    """The fine-tuned policy decoded too few valid objects for a batch; the pretrained prior's
+    samples filled it (their trials carry ``source: prior``)."""
 
 
 def sample_valid(policy: DiffusionPrior, domain: Any, n: int, rng: np.random.Generator,
@@ -145,16 +151,27 @@ class GenerativeStrategy(Strategy):
             keys = self.selector.propose(n, rng, study)
             self._sources = [self.selector.source(k) for k in keys]
             return keys
-        self._sources = ["policy"] * n
-        return self._sample_policy(n, rng)
+        objects = self._sample_policy(n, rng, strict=False)
+        self._sources = ["policy"] * len(objects)
+        if len(objects) < n:
+            # a policy fine-tuned towards what the domain cannot express (a layout policy that
+            # learned to empty its pages) must not end the study: the prior fills the batch
+            missing = n - len(objects)
+            warnings.warn(f"{study.name}: the fine-tuned policy decoded {len(objects)} valid objects of {n} in 10 "
+                          f"draws; {missing} samples of the pretrained prior fill the batch", PolicyCollapseWarning,
+                          stacklevel=2)
+            objects += sample_valid(self.prior, study.domain, missing, rng, self.sample_steps)
+            self._sources += ["prior"] * missing
+        return objects
 
     def _sample_policy(self, n: int, rng: np.random.Generator, strict: bool = True) -> list[Any]:
         return sample_valid(self.policy, self.study.domain, n, rng, self.sample_steps, strict=strict)
 
     def proposal_metadata(self, objects: list[Any]) -> list[dict[str, Any]] | None:
-        """With a GP selection, where each object came from (``policy``, ``offspring`` or
-        ``reference``), so that reports can say what the fine-tuned policy contributed."""
-        if self.selector is None or self._sources is None:
+        """Where each object came from (``policy``, ``offspring`` or ``reference`` with a GP
+        selection; ``prior`` where the pretrained prior filled a batch the policy could not), so
+        that reports can say what the fine-tuned policy contributed."""
+        if self._sources is None or (self.selector is None and set(self._sources) == {"policy"}):
             return None
         return [{"source": src} for src in self._sources]
 

@@ -59,3 +59,22 @@ def test_wrong_domain_and_settings_are_refused(prior_dir):
         SQDFOptimizer(prior=prior_dir, domain="molecule")
     with pytest.raises(ValueError, match="optimism"):
         SQDFOptimizer(prior=prior_dir, optimism="greedy")
+
+
+def test_a_policy_that_decodes_too_few_valid_objects_is_topped_up_by_the_prior(tmp_path, prior_dir, monkeypatch):
+    """A policy fine-tuned towards what its domain cannot express (on layouts: empty pages) does
+    not end the study: the pretrained prior fills the batch, each such trial says so."""
+    from bbo.optimizers.generative import PolicyCollapseWarning
+
+    opt = SQDFOptimizer(prior=prior_dir, seed=0, storage=tmp_path / "j.db", **FAST)
+    opt.tell(xs := opt.ask(), linear(xs))
+    assert all("source" not in t.metadata for t in opt.trials)  # nothing to say while the policy suffices
+    sample = opt.strategy._sample_policy
+    monkeypatch.setattr(opt.strategy, "_sample_policy", lambda n, rng, strict=True: sample(n, rng, False)[: n // 4])
+    with pytest.warns(PolicyCollapseWarning, match="decoded 16 valid objects of 64"):
+        xs = opt.ask()
+    assert len(xs) == 64 and opt.round == 1
+    sources = [t.metadata.get("source") for t in opt.trials[64:]]
+    assert sources == ["policy"] * 16 + ["prior"] * 48
+    opt.tell(xs, linear(xs))
+    assert opt.n_told == 128
