@@ -34,6 +34,8 @@ from bbo.surrogates.ensemble import BootstrapEnsemble, capped_standardized
 
 Reward = Callable[[torch.Tensor], torch.Tensor]
 POLICY_DIR = "policy"
+#: draws of a batch's invalid remainder before the policy is taken to be unable to fill it
+MAX_DRAWS = 10
 
 
 class PolicyCollapseWarning(UserWarning):
@@ -44,12 +46,12 @@ class PolicyCollapseWarning(UserWarning):
 def sample_valid(policy: DiffusionPrior, domain: Any, n: int, rng: np.random.Generator,
                  steps: int | None = None, *, strict: bool = True) -> list[Any]:
     """``n`` valid objects sampled from ``policy``, seeded from ``rng``. A decoded sample can be
-    invalid for its domain (an empty molecule): such draws are replaced by new ones, ten draws at
-    most; then fewer than ``n`` is an error, or (``strict=False``) what there is."""
+    invalid for its domain (an empty molecule): such draws are replaced by new ones, ``MAX_DRAWS``
+    draws at most; then fewer than ``n`` is an error, or (``strict=False``) what there is."""
     device = policy.alphas_cumprod.device
     gen = torch.Generator(device=device).manual_seed(int(rng.integers(2**62)))
     out: list[Any] = []
-    for _ in range(10):
+    for _ in range(MAX_DRAWS):
         with torch.no_grad():
             x0 = policy.sample_tensors(n - len(out), steps=steps, generator=gen)
         out.extend(o for o in policy.decode(x0) if domain.validate(o) is None)
@@ -57,7 +59,7 @@ def sample_valid(policy: DiffusionPrior, domain: Any, n: int, rng: np.random.Gen
             return out[:n]
     if not strict:
         return out
-    raise RuntimeError(f"the policy produced fewer than {n} valid objects in 10 draws")
+    raise RuntimeError(f"the policy produced fewer than {n} valid objects in {MAX_DRAWS} draws")
 
 
 def fit_surrogate(prior: DiffusionPrior, x: torch.Tensor, y: torch.Tensor, *, heads: int = 4, hidden: int = 256,
@@ -157,9 +159,9 @@ class GenerativeStrategy(Strategy):
             # a policy fine-tuned towards what the domain cannot express (a layout policy that
             # learned to empty its pages) must not end the study: the prior fills the batch
             missing = n - len(objects)
-            warnings.warn(f"{study.name}: the fine-tuned policy decoded {len(objects)} valid objects of {n} in 10 "
-                          f"draws; {missing} samples of the pretrained prior fill the batch", PolicyCollapseWarning,
-                          stacklevel=2)
+            warnings.warn(f"{study.name}: the fine-tuned policy decoded {len(objects)} valid objects of {n} in "
+                          f"{MAX_DRAWS} draws; {missing} samples of the pretrained prior fill the batch",
+                          PolicyCollapseWarning, stacklevel=2)
             objects += sample_valid(self.prior, study.domain, missing, rng, self.sample_steps)
             self._sources += ["prior"] * missing
         return objects
