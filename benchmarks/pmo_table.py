@@ -7,7 +7,7 @@ sum over tasks (only over tasks every listed optimizer finished, so that sums co
 optimizer the mean top-100 diversity, SA and novelty against MOSES train and the mean wall time
 per run; with ``--reach`` the mean oracle value of rounds 1, 5 and 10 of the generative optimizers'
 proposals against the prior's; with ``--sources`` the share of the GP-chosen molecules that the
-fine-tuned policy proposed. Runs that have not reached their budget are left out and counted.
+fine-tuned policy proposed (both for one seed, ``--seed``, default 0). Runs that have not reached their budget are left out and counted.
 ``--recorded`` merges per-run rows kept from earlier sessions (``benchmarks/results/pmo.csv``)
 beneath the journals' own and ``--record`` writes the merged rows back, so the three seeds need
 not run on one machine; ``--reach`` and ``--sources`` read journals, so they need the run directory.
@@ -75,19 +75,19 @@ def asked(run_dir: Path) -> tuple[list, dict]:
     return trials, (run.info.get("optimizer_config") or {}).get("settings", {})
 
 
-def _seed0_tasks(out: Path) -> list[str]:
-    return sorted({p.parent.parent.parent.name for p in out.glob("*/*/seed0/journal.db")})
+def _seed_tasks(out: Path, seed: int) -> list[str]:
+    return sorted({p.parent.parent.parent.name for p in out.glob(f"*/*/seed{seed}/journal.db")})
 
 
-def reach(out: Path, optimizers: tuple[str, ...] = ("random-prior", "sqdf", "pgraft")) -> str:
+def reach(out: Path, optimizers: tuple[str, ...] = ("random-prior", "sqdf", "pgraft"), seed: int = 0) -> str:
     """The policy's reach: the mean oracle value of each round's asked molecules (rounds 1, 5 and
-    10), seed 0, per task: how far fine-tuning moves the proposals from the prior's."""
+    10), one seed, per task: how far fine-tuning moves the proposals from the prior's."""
     lines = ["| task | " + " | ".join(f"{o} r1 / r5 / r10" for o in optimizers) + " |",
              "|---" * (len(optimizers) + 1) + "|"]
-    for task in _seed0_tasks(out):
+    for task in _seed_tasks(out, seed):
         cells = []
         for o in optimizers:
-            run_dir = out / task / o / "seed0"
+            run_dir = out / task / o / f"seed{seed}"
             means = round_means(load_run(run_dir)) if (run_dir / "summary.json").exists() else {}
             if not all(r in means for r in (0, 4, 9)):
                 cells.append("")
@@ -98,17 +98,17 @@ def reach(out: Path, optimizers: tuple[str, ...] = ("random-prior", "sqdf", "pgr
     return "\n".join(lines)
 
 
-def sources(out: Path, optimizers: tuple[str, ...] = ("sqdf", "pgraft")) -> str:
+def sources(out: Path, optimizers: tuple[str, ...] = ("sqdf", "pgraft"), seed: int = 0) -> str:
     """What the fine-tuned policy contributed where a GP chose the batches: per task, the share of
     the GP-chosen molecules (those asked after the first ``selection_start``) that were policy
-    samples, and how many of the run's ten best molecules the policy proposed, seed 0."""
+    samples, and how many of the run's ten best molecules the policy proposed, one seed."""
     lines = ["| task | " + " | ".join(f"{o}: policy share of GP picks / of the top 10" for o in optimizers) + " |",
              "|---" * (len(optimizers) + 1) + "|"]
     shares: dict[str, list[float]] = {o: [] for o in optimizers}
-    for task in _seed0_tasks(out):
+    for task in _seed_tasks(out, seed):
         cells = []
         for o in optimizers:
-            trials, settings = asked(out / task / o / "seed0")
+            trials, settings = asked(out / task / o / f"seed{seed}")
             picked = [t.metadata.get("source") for t in trials[int(settings.get("selection_start", 0)):]]
             if not picked or None in picked:
                 cells.append("")
@@ -148,6 +148,7 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--reach", action="store_true", help="also the per-round mean of the generative proposals")
+    parser.add_argument("--seed", type=int, default=0, help="the seed whose journals --reach and --sources read")
     parser.add_argument("--sources", action="store_true",
                         help="also what share of the GP-chosen molecules the fine-tuned policy proposed")
     parser.add_argument("--recorded", type=Path, nargs="*", default=[],
@@ -164,9 +165,9 @@ def main() -> None:
     print(text)
     print(f"\n{len(df)} finished runs, seeds {sorted(set(df.seed))}; {unfinished} unfinished left out")
     if args.reach:
-        print("\n" + reach(args.out))
+        print("\n" + reach(args.out, seed=args.seed))
     if args.sources:
-        print("\n" + sources(args.out))
+        print("\n" + sources(args.out, seed=args.seed))
     if args.plot:
         plot(sums, args.plot, int(df.groupby("task").optimizer.nunique().eq(len(sums)).sum()))
 
