@@ -17,7 +17,9 @@ Each ask, once ``n_initial`` distinct molecules have been told:
    pending) are left out; ``pool_sources`` says which part each candidate of the last pool came from.
 4. **Batch**: the batch acquisition (``qLogNoisyExpectedImprovement`` by default, or
    ``qUpperConfidenceBound``) is maximized over the pool by ``optimize_acqf_discrete``
-   (sequential greedy, each pick conditioning the next). qLogNEI's incumbents are the
+   (sequential greedy, each pick conditioning the next); with ``max_batch_similarity`` set, by
+   the same greedy loop in which each pick also takes its close analogues out of the pool
+   (:func:`greedy_spread`). qLogNEI's incumbents are the
    ``BASELINE_SIZE`` best told molecules (pruned by BoTorch) plus the pending ones, as
    BoTorch's incremental qLogNEI treats its greedy picks; qUCB gets pending molecules as
    ``X_pending``. The acquisition runs on the exact joint GP posterior over the finite set
@@ -88,6 +90,7 @@ class BoTorchSettings(Settings):
     fp_radius: int = Field(2, ge=0)
     fp_bits: int = Field(2048, ge=1)
     mc_samples: int = Field(256, ge=1)
+    max_batch_similarity: float | None = Field(None, gt=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _best_within_train(self) -> BoTorchSettings:
@@ -115,6 +118,9 @@ class BoTorchStrategy(Strategy):
         kernel: ``"tanimoto"`` (bit fingerprints) or ``"minmax"`` (count fingerprints).
         fp_radius, fp_bits: Morgan fingerprint radius and length.
         mc_samples: quasi-MC samples of the acquisition functions.
+        max_batch_similarity: no two molecules of one batch more similar than this (the
+            kernel's similarity on its fingerprints), so that a batch spreads over more analogue
+            series (:func:`greedy_spread`); None (PMO's GP BO) = no limit.
     """
 
     name = "botorch"
@@ -189,6 +195,8 @@ class BoTorchStrategy(Strategy):
             fingerprints,
             fit_gp,
             joint_posterior,
+            minmax_similarity,
+            tanimoto_similarity,
         )
 
         times: dict[str, float] = {}
@@ -212,7 +220,8 @@ class BoTorchStrategy(Strategy):
         in_baseline = set(baseline)
         pending = [k for k in self._pending_keys() if k not in in_baseline]
         finite_set = baseline + pending + pool
-        mean, cov = joint_posterior(model, featurize(finite_set))
+        features = featurize(finite_set)
+        mean, cov = joint_posterior(model, features)
         fs_model = FiniteSetModel(mean, cov)
         idx = lambda a, b: torch.arange(a, b, dtype=torch.float64).unsqueeze(-1)  # noqa: E731
         nb, npend = len(baseline), len(pending)
@@ -230,8 +239,15 @@ class BoTorchStrategy(Strategy):
             beta = self.beta if self.beta is not None else float(10 ** (2 * rng.uniform(*PMO_SQRT_BETA_LOG10)))
             acq = GreedyQUpperConfidenceBound(fs_model, beta=beta, sampler=sampler, X_pending=X_pending)
         choices = idx(nb + npend, len(finite_set))
-        picked, _ = optimize_acqf_discrete(acq, q=n, choices=choices, max_batch_size=512, unique=True)
-        out = [finite_set[int(i)] for i in picked[:, 0].round().long()]
+        if self.max_batch_similarity is None:
+            picked, _ = optimize_acqf_discrete(acq, q=n, choices=choices, max_batch_size=512, unique=True)
+            rows = picked[:, 0].round().long().tolist()
+        else:
+            pool_features = features[nb + npend :]
+            similarity = (tanimoto_similarity if self.kernel == "tanimoto" else minmax_similarity)(
+                pool_features, pool_features)
+            rows = [nb + npend + i for i in greedy_spread(acq, choices, n, similarity, self.max_batch_similarity)]
+        out = [finite_set[int(i)] for i in rows]
         times["acquisition"] = time.perf_counter() - t2
         self.last_round_info = {
             "n_told": len(keys), "n_train": len(train), "pool": len(pool), "pending": npend, "beta": beta,
@@ -290,6 +306,45 @@ class BoTorchStrategy(Strategy):
                     if len(out) == n:
                         break
         return list(out)
+
+
+def greedy_spread(
+    acq: Any, choices: torch.Tensor, q: int, similarity: torch.Tensor, max_similarity: float,
+    max_batch_size: int = 512,
+) -> list[int]:
+    """Sequential greedy maximization of a batch acquisition over a finite set of ``choices``
+    (``m x d``), as BoTorch's ``optimize_acqf_discrete(unique=True)`` does it, except that each
+    pick also removes the choices more similar to it than ``max_similarity`` (``similarity``:
+    ``m x m``). Returns the picked rows of ``choices`` in pick order.
+
+    Why: greedy qLogNEI on a Tanimoto GP fills a batch with near-copies of the incumbents'
+    offspring (the GP's correlation between two close analogues is below one, so the second
+    still improves the batch), and the best molecules of a run end up one series (top-100
+    internal diversity 0.67-0.69 on PMO). Once every remaining choice is within the limit of some
+    pick, the batch is completed without it, so a batch is never short.
+    """
+    m = len(choices)
+    if similarity.shape != (m, m):
+        raise ValueError(f"similarity must be {m} x {m} for {m} choices, got {tuple(similarity.shape)}")
+    base_pending = acq.X_pending
+    free = torch.ones(m, dtype=torch.bool)  # not picked yet
+    apart = torch.ones(m, dtype=torch.bool)  # not too close to any pick
+    picks: list[int] = []
+    try:
+        for _ in range(min(q, m)):
+            allowed = free & apart
+            rows = (allowed if allowed.any() else free).nonzero()[:, 0]
+            with torch.no_grad():
+                values = torch.cat([acq(x) for x in choices[rows].unsqueeze(-2).split(max_batch_size)])
+            best = int(rows[int(torch.argmax(values))])
+            picks.append(best)
+            free[best] = False
+            apart &= similarity[best] <= max_similarity
+            picked = choices[picks]
+            acq.set_X_pending(picked if base_pending is None else torch.cat([base_pending, picked], dim=-2))
+    finally:
+        acq.set_X_pending(base_pending)
+    return picks
 
 
 @register_optimizer

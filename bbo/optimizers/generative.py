@@ -91,6 +91,8 @@ class GenerativeSettings(Settings):
     pool_size, offspring_fraction: the ``"gp"`` selection's pool per ask and the share of it
         bred from the best told objects (the rest: policy samples, topped up with reference
         draws where the policy repeats itself).
+    max_batch_similarity: the ``"gp"`` selection's limit on the similarity of two molecules of
+        one batch (:func:`~bbo.optimizers.botorch_bo.greedy_spread`); None = no limit.
     """
 
     prior: PriorSetting
@@ -106,6 +108,7 @@ class GenerativeSettings(Settings):
     selection_start: int = Field(100, ge=2)
     pool_size: int = Field(2000, ge=1)
     offspring_fraction: float = Field(0.75, ge=0.0, le=1.0)
+    max_batch_similarity: float | None = Field(None, gt=0.0, le=1.0)
 
 
 class GenerativeStrategy(Strategy):
@@ -140,7 +143,8 @@ class GenerativeStrategy(Strategy):
         s = self.settings
         if resolve_selection(s.selection, domain.name) == "gp":
             settings = BoTorchSettings(n_initial=s.selection_start, pool_size=s.pool_size,
-                                       offspring_fraction=s.offspring_fraction)
+                                       offspring_fraction=s.offspring_fraction,
+                                       max_batch_similarity=s.max_batch_similarity)
             self.selector = PolicyPoolSelector(
                 settings, self.study, lambda n, rng: self._sample_policy(n, rng, strict=False))
 

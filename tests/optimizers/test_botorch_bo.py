@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from rdkit import Chem
 from rdkit.Chem import Crippen
 
@@ -133,3 +134,71 @@ def test_resume_from_journal_asks_what_an_uninterrupted_run_would(tmp_path):
     assert got[:4] == pending and got[4:] == expected
     resumed.tell(got, logp(got))
     assert resumed.n_told == 36 and len(resumed.ask()) == 8
+
+
+# ------------------------------------------------------------------ the batch-diversity limit
+@pytest.fixture(scope="module")
+def finite_acq():
+    """qLogNEI on a Tanimoto GP's exact posterior over 30 told MOSES molecules and a pool of 90."""
+    from botorch.sampling import SobolQMCNormalSampler
+
+    from bbo.domains.molecule import MoleculeDomain
+    from bbo.surrogates.tanimoto_gp import (
+        FiniteSetModel, GreedyQLogNoisyExpectedImprovement, fingerprints, fit_gp, joint_posterior,
+        tanimoto_similarity)
+
+    smiles = [canonical_smiles(s) for s in MoleculeDomain().sample_reference(120, np.random.default_rng(3))]
+    X = fingerprints(smiles)
+    model = fit_gp(X[:30], torch.as_tensor(logp(smiles[:30]), dtype=torch.float64))
+    mean, cov = joint_posterior(model, X)
+
+    def acq():
+        return GreedyQLogNoisyExpectedImprovement(
+            FiniteSetModel(mean, cov), X_baseline=torch.arange(30, dtype=torch.float64).unsqueeze(-1),
+            sampler=SobolQMCNormalSampler(torch.Size([64]), seed=0), prune_baseline=False, cache_root=True)
+
+    choices = torch.arange(30, 120, dtype=torch.float64).unsqueeze(-1)
+    return acq, choices, tanimoto_similarity(X[30:], X[30:])
+
+
+def test_greedy_spread_without_a_limit_is_botorchs_greedy(finite_acq):
+    from botorch.optim import optimize_acqf_discrete
+
+    from bbo.optimizers.botorch_bo import greedy_spread
+
+    acq, choices, sim = finite_acq
+    picked, _ = optimize_acqf_discrete(acq(), q=12, choices=choices, unique=True)
+    assert [30 + i for i in greedy_spread(acq(), choices, 12, sim, 1.0)] == picked[:, 0].long().tolist()
+
+
+def test_greedy_spread_keeps_picks_apart_and_fills_the_batch(finite_acq):
+    from bbo.optimizers.botorch_bo import greedy_spread
+
+    acq, choices, sim = finite_acq
+    a = acq()
+    picks = greedy_spread(a, choices, 12, sim, 0.3)
+    assert len(set(picks)) == 12 and a.X_pending is None  # X_pending restored afterwards
+    pair = sim[picks][:, picks] - 2 * torch.eye(12)
+    assert float(pair.max()) <= 0.3
+    # the unconstrained greedy batch does have a closer pair: the limit changed the batch
+    free = greedy_spread(acq(), choices, 12, sim, 1.0)
+    assert float((sim[free][:, free] - 2 * torch.eye(12)).max()) > 0.3
+    # a limit no two molecules meet still fills the batch, from the best remaining choices
+    tight = greedy_spread(acq(), choices, 12, sim, 1e-6)
+    assert len(set(tight)) == 12 and tight[0] == free[0]
+    with pytest.raises(ValueError, match="similarity must be 90 x 90"):
+        greedy_spread(acq(), choices, 12, sim[:5], 0.5)
+
+
+def test_batch_limit_in_a_run_and_off_by_default():
+    from bbo.surrogates.tanimoto_gp import fingerprints, tanimoto_similarity
+
+    assert BoTorchOptimizer().strategy.max_batch_similarity is None  # PMO's GP BO
+    with pytest.raises(ValueError, match="max_batch_similarity"):
+        BoTorchOptimizer(max_batch_similarity=1.5)
+    opt = BoTorchOptimizer(seed=0, max_batch_similarity=0.35, **SMALL)
+    xs = opt.ask(16)
+    opt.tell(xs, logp(xs))
+    batch = opt.ask()
+    X = torch.as_tensor(fingerprints(batch), dtype=torch.float64)
+    assert float((tanimoto_similarity(X, X) - 2 * torch.eye(len(batch))).max()) <= 0.35

@@ -150,3 +150,18 @@ def test_a_study_from_before_the_selection_resumes_with_the_policy_samples(tmp_p
     resumed = load_optimizer(path)
     assert resumed.strategy.settings.selection == "policy" and resumed.n_told == 8
     assert resumed.config()["settings"]["selection"] == "policy"
+
+
+def test_the_batch_limit_reaches_the_gp_selection():
+    import torch
+
+    from bbo.surrogates.tanimoto_gp import fingerprints, tanimoto_similarity
+
+    opt = SQDFOptimizer(seed=0, max_batch_similarity=0.35, **SMALL)
+    assert opt.strategy.selector.max_batch_similarity == 0.35
+    xs = opt.ask(16)
+    opt.tell(xs, logp(xs))
+    batch = opt.ask()
+    assert set(sources(opt)[16:]) <= {"policy", "offspring", "reference"}
+    X = torch.as_tensor(fingerprints(batch), dtype=torch.float64)
+    assert float((tanimoto_similarity(X, X) - 2 * torch.eye(len(batch))).max()) <= 0.35
