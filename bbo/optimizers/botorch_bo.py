@@ -195,8 +195,6 @@ class BoTorchStrategy(Strategy):
             fingerprints,
             fit_gp,
             joint_posterior,
-            minmax_similarity,
-            tanimoto_similarity,
         )
 
         times: dict[str, float] = {}
@@ -244,8 +242,7 @@ class BoTorchStrategy(Strategy):
             rows = picked[:, 0].round().long().tolist()
         else:
             pool_features = features[nb + npend :]
-            similarity = (tanimoto_similarity if self.kernel == "tanimoto" else minmax_similarity)(
-                pool_features, pool_features)
+            similarity = model.covar_module.base_kernel.similarity(pool_features, pool_features)
             rows = [nb + npend + i for i in greedy_spread(acq, choices, n, similarity, self.max_batch_similarity)]
         out = [finite_set[int(i)] for i in rows]
         times["acquisition"] = time.perf_counter() - t2

@@ -17,6 +17,16 @@ def prior_dir(tmp_path_factory):
     return str(path)
 
 
+def max_pair_similarity(smiles):
+    """The largest Tanimoto similarity (Morgan bits) between two different molecules of a batch."""
+    import torch
+
+    from bbo.surrogates.tanimoto_gp import fingerprints, tanimoto_similarity
+
+    X = torch.as_tensor(fingerprints(smiles), dtype=torch.float64)
+    return float((tanimoto_similarity(X, X) - 2 * torch.eye(len(smiles))).max())
+
+
 def run_rounds(opt, oracle, rounds):
     """Ask, check every proposal is valid, score and tell, ``rounds`` times; the mean value per round."""
     import numpy as np
