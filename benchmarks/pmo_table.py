@@ -28,7 +28,8 @@ from bbo.bench.report import (
     with_recorded,
 )
 
-ORDER = ["random", "random-prior", "genetic", "botorch", "botorch-spread", "sqdf", "sqdf-spread", "sqdf-policy", "pgraft"]
+ORDER = ["random", "random-prior", "genetic", "botorch", "botorch-spread", "sqdf", "sqdf-spread", "sqdf-refstart",
+         "sqdf-policy", "pgraft"]
 
 
 def table(df: pd.DataFrame) -> tuple[str, pd.Series]:
@@ -98,7 +99,8 @@ def reach(out: Path, optimizers: tuple[str, ...] = ("random-prior", "sqdf", "pgr
     return "\n".join(lines)
 
 
-def sources(out: Path, optimizers: tuple[str, ...] = ("sqdf", "sqdf-spread", "pgraft"), seed: int = 0) -> str:
+def sources(out: Path, optimizers: tuple[str, ...] = ("sqdf", "sqdf-spread", "sqdf-refstart", "pgraft"),
+            seed: int = 0) -> str:
     """What the fine-tuned policy contributed where a GP chose the batches: per task, the share of
     the GP-chosen molecules (those asked after the first ``selection_start``) that were policy
     samples, and how many of the run's ten best molecules the policy proposed, one seed."""

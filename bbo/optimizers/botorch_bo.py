@@ -294,15 +294,22 @@ class BoTorchStrategy(Strategy):
     def _random_molecules(self, n: int, rng: np.random.Generator, exclude: set[str]) -> list[str]:
         """``n`` distinct keys (canonical SMILES) of reference draws (MOSES train), none in ``exclude``."""
         domain = self.study.domain
-        out: dict[str, None] = {}
-        while len(out) < n:
-            for obj in domain.sample_reference(2 * (n - len(out)) + 8, rng):
-                key = domain.key(obj)
-                if key not in exclude and key not in out:
-                    out[key] = None
-                    if len(out) == n:
-                        break
-        return list(out)
+        return [domain.key(obj) for obj in reference_draws(domain, n, rng, exclude)]
+
+
+def reference_draws(domain: Any, n: int, rng: np.random.Generator, exclude: set[str]) -> list[Any]:
+    """``n`` draws from ``domain``'s reference distribution with distinct keys, none in ``exclude``:
+    the first batch of GP-BO (and of a generative optimizer with ``initial_design="reference"``,
+    which thus starts from the same molecules for the same seed)."""
+    out: dict[str, Any] = {}
+    while len(out) < n:
+        for obj in domain.sample_reference(2 * (n - len(out)) + 8, rng):
+            key = domain.key(obj)
+            if key not in exclude and key not in out:
+                out[key] = obj
+                if len(out) == n:
+                    break
+    return list(out.values())
 
 
 def greedy_spread(

@@ -26,7 +26,7 @@ from bbo.diffusion import DiffusionPrior, build_denoiser, load_prior
 from bbo.diffusion.checkpoint import load_model, load_weights, read_json, save_model
 from bbo.diffusion.denoisers import StitchedDenoiser
 from bbo.optimizer import Optimizer
-from bbo.optimizers.botorch_bo import BoTorchSettings
+from bbo.optimizers.botorch_bo import BoTorchSettings, reference_draws
 from bbo.optimizers.selection import PolicyPoolSelector, resolve_selection
 from bbo.strategy import PriorSetting, Settings, Strategy, stored_prior
 from bbo.study import Trial
@@ -93,6 +93,12 @@ class GenerativeSettings(Settings):
         draws where the policy repeats itself).
     max_batch_similarity: the ``"gp"`` selection's limit on the similarity of two molecules of
         one batch (:func:`~bbo.optimizers.botorch_bo.greedy_spread`); None = no limit.
+    initial_design: where the batches of the first round (before any update) come from:
+        ``"prior"``, the pretrained prior's samples, or ``"reference"``, draws from the domain's
+        reference data (MOSES train for molecules), the first batch of GP-BO and of the
+        ``random`` baseline for the same seed. Why: the prior's samples are a weaker start than
+        its training data on the similarity tasks (PMO sums 6.67 against 6.91 for 1,000 uniform
+        draws), and with the GP selection every later batch breeds from the best of them.
     """
 
     prior: PriorSetting
@@ -109,6 +115,7 @@ class GenerativeSettings(Settings):
     pool_size: int = Field(2000, ge=1)
     offspring_fraction: float = Field(0.75, ge=0.0, le=1.0)
     max_batch_similarity: float | None = Field(None, gt=0.0, le=1.0)
+    initial_design: Literal["prior", "reference"] = "prior"
 
 
 class GenerativeStrategy(Strategy):
@@ -141,6 +148,9 @@ class GenerativeStrategy(Strategy):
 
     def check_domain(self, domain: Any) -> None:
         s = self.settings
+        if s.initial_design == "reference" and not domain.supports("sample_reference"):
+            raise ValueError(f"initial_design='reference': the {domain.name!r} domain has no reference data to "
+                             "draw the first round from; use initial_design='prior'")
         if resolve_selection(s.selection, domain.name) == "gp":
             settings = BoTorchSettings(n_initial=s.selection_start, pool_size=s.pool_size,
                                        offspring_fraction=s.offspring_fraction,
@@ -157,6 +167,10 @@ class GenerativeStrategy(Strategy):
             keys = self.selector.propose(n, rng, study)
             self._sources = [self.selector.source(k) for k in keys]
             return keys
+        if self.settings.initial_design == "reference" and study.round == 0:
+            objects = reference_draws(study.domain, n, rng, {t.key for t in study.trials})
+            self._sources = ["reference"] * len(objects)
+            return objects
         objects = self._sample_policy(n, rng, strict=False)
         self._sources = ["policy"] * len(objects)
         if len(objects) < n:
@@ -175,8 +189,8 @@ class GenerativeStrategy(Strategy):
 
     def proposal_metadata(self, objects: list[Any]) -> list[dict[str, Any]] | None:
         """Where each object came from (``policy``, ``offspring`` or ``reference`` with a GP
-        selection; ``prior`` where the pretrained prior filled a batch the policy could not), so
-        that reports can say what the fine-tuned policy contributed."""
+        selection or ``initial_design="reference"``; ``prior`` where the pretrained prior filled a
+        batch the policy could not), so that reports can say what the fine-tuned policy contributed."""
         if self._sources is None or (self.selector is None and set(self._sources) == {"policy"}):
             return None
         return [{"source": src} for src in self._sources]

@@ -160,3 +160,28 @@ def test_the_batch_limit_reaches_the_gp_selection():
     batch = opt.ask()
     assert set(sources(opt)[16:]) <= {"policy", "offspring", "reference"}
     assert max_pair_similarity(batch) <= 0.35
+
+
+def test_reference_initial_design_starts_where_gp_bo_starts():
+    from bbo.optimizers.botorch_bo import BoTorchOptimizer
+
+    opt = SQDFOptimizer(seed=3, initial_design="reference", **SMALL)
+    first = opt.ask(16)
+    gp_bo = BoTorchOptimizer(seed=3, batch_size=8, n_initial=16)
+    assert [opt.domain.key(x) for x in first] == gp_bo.ask(16)  # the same MOSES draws for the same seed
+    assert sources(opt) == ["reference"] * 16
+    opt.tell(first, logp(first))
+    opt.ask(8)  # after the first round: the GP's picks from the policy's pool and offspring
+    assert set(sources(opt)[16:]) <= {"policy", "offspring", "reference"} and "offspring" in sources(opt)[16:]
+    assert opt.round == 2 and opt.strategy.policy is not opt.strategy.prior  # fine-tuned on the MOSES start
+
+
+def test_reference_initial_design_needs_reference_data(prior_dir, monkeypatch):
+    from bbo.domains.base import Domain
+    from bbo.domains.vector import VectorDomain
+
+    opt = SQDFOptimizer(prior=prior_dir, initial_design="reference", seed=0, batch_size=4)
+    assert len(opt.ask()) == 4 and {t.metadata.get("source") for t in opt.trials} == {"reference"}
+    monkeypatch.setattr(VectorDomain, "sample_reference", Domain.sample_reference)  # a domain without data
+    with pytest.raises(ValueError, match="initial_design='reference'.*no reference data"):
+        SQDFOptimizer(prior=prior_dir, initial_design="reference")
