@@ -156,11 +156,15 @@ def main() -> None:
     parser.add_argument("--recorded", type=Path, nargs="*", default=[],
                         help="recorded per-run results (CSV, runs.csv form) to merge beneath the journals' runs")
     parser.add_argument("--record", type=Path, default=None, help="write the merged finished runs to this CSV")
+    parser.add_argument("--table-seed", type=int, default=None,
+                        help="tabulate this seed's runs only (an ablation measured on one seed beside its rows)")
     args = parser.parse_args()
     df, unfinished = finished_summaries(args.out)
     df = with_recorded(df, args.recorded)
     if args.record is not None:
         record_summaries(df, args.record)
+    if args.table_seed is not None:
+        df = df[df.seed == args.table_seed]
     if df.empty:
         raise SystemExit(f"no finished runs under {args.out}")
     text, sums = table(df)

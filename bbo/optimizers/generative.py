@@ -95,10 +95,10 @@ class GenerativeSettings(Settings):
         one batch (:func:`~bbo.optimizers.botorch_bo.greedy_spread`); None = no limit.
     initial_design: where the batches of the first round (before any update) come from:
         ``"prior"``, the pretrained prior's samples, or ``"reference"``, draws from the domain's
-        reference data (MOSES train for molecules), the first batch of GP-BO and of the
-        ``random`` baseline for the same seed. Why: the prior's samples are a weaker start than
-        its training data on the similarity tasks (PMO sums 6.67 against 6.91 for 1,000 uniform
-        draws), and with the GP selection every later batch breeds from the best of them.
+        reference data (``Domain.sample_reference``), for the same seed the very batch GP-BO
+        starts from. Why: a prior's samples can be a weaker start than its data (on PMO 1,000
+        prior samples sum 6.67 against 6.91 for the molecule domain's reference draws), and with
+        the GP selection every later batch breeds from the best of the first.
     """
 
     prior: PriorSetting
