@@ -297,18 +297,27 @@ class BoTorchStrategy(Strategy):
         return [domain.key(obj) for obj in reference_draws(domain, n, rng, exclude)]
 
 
-def reference_draws(domain: Any, n: int, rng: np.random.Generator, exclude: set[str]) -> list[Any]:
+def reference_draws(domain: Any, n: int, rng: np.random.Generator, exclude: set[str],
+                    max_fruitless: int = 100) -> list[Any]:
     """``n`` draws from ``domain``'s reference distribution with distinct keys, none in ``exclude``:
     the first batch of GP-BO (and of a generative optimizer with ``initial_design="reference"``,
-    which thus starts from the same molecules for the same seed)."""
+    which thus starts from the same molecules for the same seed). A finite reference set (the
+    digits, the layout pages) can run out of new objects: after ``max_fruitless`` passes that add
+    none, that is an error rather than an endless loop."""
     out: dict[str, Any] = {}
+    fruitless = 0
     while len(out) < n:
+        before = len(out)
         for obj in domain.sample_reference(2 * (n - len(out)) + 8, rng):
             key = domain.key(obj)
             if key not in exclude and key not in out:
                 out[key] = obj
                 if len(out) == n:
                     break
+        fruitless = fruitless + 1 if len(out) == before else 0
+        if fruitless >= max_fruitless:
+            raise ValueError(f"the {domain.name!r} domain's reference data gave {len(out)} new distinct objects of "
+                             f"the {n} asked ({len(exclude)} already in the study); ask fewer at once")
     return list(out.values())
 
 

@@ -182,6 +182,10 @@ def test_reference_initial_design_needs_reference_data(prior_dir, monkeypatch):
 
     opt = SQDFOptimizer(prior=prior_dir, initial_design="reference", seed=0, batch_size=4)
     assert len(opt.ask()) == 4 and {t.metadata.get("source") for t in opt.trials} == {"reference"}
+    # a reference set that has run out of new objects is an error, not an endless loop
+    monkeypatch.setattr(VectorDomain, "sample_reference", lambda self, n, rng: [np.zeros(self.dim)] * n)
+    with pytest.raises(ValueError, match="gave 1 new distinct objects of the 4 asked"):
+        SQDFOptimizer(prior=prior_dir, initial_design="reference", seed=0, batch_size=4).ask()
     monkeypatch.setattr(VectorDomain, "sample_reference", Domain.sample_reference)  # a domain without data
     with pytest.raises(ValueError, match="initial_design='reference'.*no reference data"):
         SQDFOptimizer(prior=prior_dir, initial_design="reference")
