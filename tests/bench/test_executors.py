@@ -67,7 +67,7 @@ def _fail_reasons(trials):
 
 @pytest.mark.parametrize("kind", ["local", "dask"])
 def test_a_timeout_and_a_raising_oracle_fail_their_trials_with_the_reason_and_the_run_goes_on(tmp_path, kind, cluster):
-    task = {"name": "tests.fake_oracles:troublesome", "label": "tr", "hang_above": 1.2, "hang": 4.0,
+    task = {"name": "tests.fake_oracles:troublesome", "label": "tr", "hang_above": 1.2, "hang": 60.0,
             "raise_below": -1.2}
     executor = {"n_workers": 2} if kind == "local" else {"kind": "dask", "address": cluster.scheduler_address}
     start = time.monotonic()
@@ -84,7 +84,7 @@ def test_a_timeout_and_a_raising_oracle_fail_their_trials_with_the_reason_and_th
             assert t.state.value == "FAIL" and f"cannot score x[0] = {x0:.3f}" in t.metadata["error"]
         else:
             assert t.state.value == "COMPLETE" and t.value == pytest.approx(x0 + 0.5 * t.object[1]), t.metadata
-    assert time.monotonic() - start < 4.0 * reasons["CallTimeout"]  # hung calls were not waited for
+    assert time.monotonic() - start < 60.0  # no hung call was waited for (one would take 60 s)
     assert check_journal(tmp_path / "tr" / "random" / "seed0" / "journal.db", charged_once=True) == []
 
 
