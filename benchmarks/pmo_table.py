@@ -7,7 +7,7 @@ sum over tasks (only over tasks every listed optimizer finished, so that sums co
 optimizer the mean top-100 diversity, SA and novelty against MOSES train and the mean wall time
 per run; with ``--reach`` the mean oracle value of rounds 1, 5 and 10 of the generative optimizers'
 proposals against the prior's; with ``--sources`` the share of the GP-chosen molecules that the
-fine-tuned policy proposed (both for one seed, ``--seed``, default 0). Runs that have not reached their budget are left out and counted.
+fine-tuned policy proposed (for GP-BO, that uniform MOSES draws did) (both for one seed, ``--seed``, default 0). Runs that have not reached their budget are left out and counted.
 ``--recorded`` merges per-run rows kept from earlier sessions (``benchmarks/results/pmo.csv``)
 beneath the journals' own and ``--record`` writes the merged rows back, so the three seeds need
 not run on one machine; ``--reach`` and ``--sources`` read journals, so they need the run directory.
@@ -99,28 +99,35 @@ def reach(out: Path, optimizers: tuple[str, ...] = ("random-prior", "sqdf", "pgr
     return "\n".join(lines)
 
 
-def sources(out: Path, optimizers: tuple[str, ...] = ("sqdf", "sqdf-spread", "sqdf-refstart", "pgraft"),
+OUTSIDE_OFFSPRING = {"botorch": "reference", "botorch-spread": "reference"}  # GP-BO: uniform MOSES draws
+
+
+def sources(out: Path, optimizers: tuple[str, ...] = ("botorch", "botorch-spread", "sqdf", "sqdf-spread", "sqdf-refstart", "pgraft"),
             seed: int = 0) -> str:
-    """What the fine-tuned policy contributed where a GP chose the batches: per task, the share of
-    the GP-chosen molecules (those asked after the first ``selection_start``) that were policy
-    samples, and how many of the run's ten best molecules the policy proposed, one seed."""
-    lines = ["| task | " + " | ".join(f"{o}: policy share of GP picks / of the top 10" for o in optimizers) + " |",
+    """What came from outside the offspring of the best told molecules where a GP chose the
+    batches: per task, the share of the GP-chosen molecules (those asked after the first
+    ``selection_start`` or ``n_initial``) that were the fine-tuned policy's samples (GP-BO: uniform
+    MOSES draws, the part of its pool the policy replaces), and how many of the run's ten best
+    molecules came from there, one seed. Runs whose trials carry no source are left blank."""
+    what = {o: OUTSIDE_OFFSPRING.get(o, "policy") for o in optimizers}
+    lines = ["| task | " + " | ".join(f"{o}: {what[o]} share of GP picks / of the top 10" for o in optimizers) + " |",
              "|---" * (len(optimizers) + 1) + "|"]
     shares: dict[str, list[float]] = {o: [] for o in optimizers}
     for task in _seed_tasks(out, seed):
         cells = []
         for o in optimizers:
             trials, settings = asked(out / task / o / f"seed{seed}")
-            picked = [t.metadata.get("source") for t in trials[int(settings.get("selection_start", 0)):]]
+            start = int(settings.get("selection_start", settings.get("n_initial", 0)))
+            picked = [t.metadata.get("source") for t in trials[start:]]
             if not picked or None in picked:
                 cells.append("")
                 continue
             sign = -1.0 if settings.get("direction") == "minimize" else 1.0
             scored = [t for t in trials if t.value is not None]
             best = sorted(scored, key=lambda t: -sign * t.value)[:10]
-            share = picked.count("policy") / len(picked)
+            share = picked.count(what[o]) / len(picked)
             shares[o].append(share)
-            cells.append(f"{share:.2f} / {sum(t.metadata.get('source') == 'policy' for t in best)}")
+            cells.append(f"{share:.2f} / {sum(t.metadata.get('source') == what[o] for t in best)}")
         if any(cells):
             lines.append(f"| {task.removeprefix('pmo_')} | " + " | ".join(cells) + " |")
     means = [f"{sum(v) / len(v):.2f}" if v else "" for v in shares.values()]
@@ -152,7 +159,7 @@ def main() -> None:
     parser.add_argument("--reach", action="store_true", help="also the per-round mean of the generative proposals")
     parser.add_argument("--seed", type=int, default=0, help="the seed whose journals --reach and --sources read")
     parser.add_argument("--sources", action="store_true",
-                        help="also what share of the GP-chosen molecules the fine-tuned policy proposed")
+                        help="also what share of the GP-chosen molecules the fine-tuned policy (GP-BO: MOSES draws) proposed")
     parser.add_argument("--recorded", type=Path, nargs="*", default=[],
                         help="recorded per-run results (CSV, runs.csv form) to merge beneath the journals' runs")
     parser.add_argument("--record", type=Path, default=None, help="write the merged finished runs to this CSV")

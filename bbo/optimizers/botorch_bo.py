@@ -134,6 +134,7 @@ class BoTorchStrategy(Strategy):
             setattr(self, k, v)
         self.last_round_info: dict[str, Any] = {}  # diagnostics of the last GP ask (not persisted)
         self.pool_sources: dict[str, str] = {}  # key -> "offspring", "prior" or "reference" (the last pool)
+        self._last_sources: list[str] = []  # the source of each molecule of the last proposal
 
     def check_domain(self, domain: Any) -> None:
         if domain.name not in GP_DOMAINS:
@@ -144,12 +145,25 @@ class BoTorchStrategy(Strategy):
         keys, values = self._told_data()
         exclude = {t.key for t in study.trials}  # told, failed and pending molecules
         if not self.ready(len(keys)):
-            return self._random_molecules(n, rng, exclude)
+            out = self._random_molecules(n, rng, exclude)
+            self._last_sources = ["reference"] * len(out)
+            return out
         with torch.random.fork_rng(), _torch_threads(TORCH_THREADS):
             # BoTorch draws (prior resampling on a failed fit, samplers without a seed) come from
             # the global torch RNG: seed it from this ask's generator
             torch.manual_seed(int(rng.integers(2**62)))
-            return self._bo_batch(n, rng, keys, values, exclude)
+            out = self._bo_batch(n, rng, keys, values, exclude)
+        self._last_sources = [self.pool_sources[k] for k in out]
+        return out
+
+    def proposal_metadata(self, objects: list[Any]) -> list[dict[str, Any]]:
+        """Where each asked molecule came from, ``offspring`` of the best told ones or a
+        ``reference`` draw (uniform MOSES train; the whole first batch), stored with its trial: the
+        baseline's counterpart of the generative optimizers' ``source``, so a report can say how often
+        the GP prefers a molecule from outside the incumbents' offspring."""
+        if len(objects) != len(self._last_sources):
+            raise RuntimeError(f"{len(objects)} objects for a proposal of {len(self._last_sources)}")
+        return [{"source": s} for s in self._last_sources]
 
     def ready(self, n_distinct: int | None = None) -> bool:
         """Whether enough distinct molecules (``n_initial``, at least 2) are told for the GP to

@@ -67,6 +67,16 @@ def test_short_run_improves_over_initial_batch(run):
     assert len(set(told)) == len(told)  # never asks a told molecule again
 
 
+def test_each_asked_molecule_records_where_it_came_from(run):
+    opt, batches = run
+    trials = sorted(opt.trials, key=lambda t: t.number)[:40]  # the fixture's four batches
+    sources = [t.metadata.get("source") for t in trials]
+    assert sources[:16] == ["reference"] * 16  # the random start
+    assert set(sources[16:]) <= {"offspring", "reference"} and "offspring" in sources[16:]
+    last = [t for t in trials if t.key in set(batches[-1][0])]
+    assert [t.metadata["source"] for t in last] == [opt.strategy.pool_sources[t.key] for t in last]
+
+
 def test_pending_molecules_are_not_asked_again(run):
     opt, _ = run
     a = opt.ask()
