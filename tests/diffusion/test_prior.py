@@ -33,23 +33,29 @@ def test_samples_match_the_mixture(gmm):
         assert torch.allclose(xs.std(0), torch.tensor(0.5), atol=0.02)
 
 
+def noised_log_density(x, abar):
+    """log q_t(x) of the mixture noised to ``abar``, written out in float64: a mixture with means
+    ``sqrt(abar) mu_k`` and variance ``abar s^2 + 1 - abar`` per dimension."""
+    means = math.sqrt(abar) * torch.tensor(MEANS, dtype=torch.float64)
+    var = abar * STDS[0] ** 2 + 1 - abar
+    sq = ((x[:, None, :] - means[None]) ** 2).sum(-1)
+    log_comp = -0.5 * sq / var - 0.5 * x.shape[1] * math.log(2 * math.pi * var)
+    return torch.logsumexp(log_comp + torch.tensor(WEIGHTS, dtype=torch.float64).log(), dim=1)
+
+
 def test_score_is_the_gradient_of_the_noised_log_density(gmm):
-    x = torch.randn(16, 2, dtype=torch.float64) * 2
+    x = torch.randn(64, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 2
     for t in (10, 300, 700, 990):
         abar = float(gmm.alphas_cumprod[t])
-        # the noised marginal, built independently as a mixture with scaled means and variances
-        noised = GaussianMixturePrior(np.sqrt(abar) * np.array(MEANS), np.sqrt(abar * 0.25 + 1 - abar) * np.ones(2),
-                                      WEIGHTS)
-        h = 1e-4
-        fd = torch.zeros_like(x)
-        for d in range(2):
-            e = torch.zeros(2, dtype=torch.float64)
-            e[d] = h
-            fd[:, d] = (noised.log_prob((x + e).float()).double() - noised.log_prob((x - e).float()).double()) / (2 * h)
-        score = gmm.denoiser.score(x.float(), torch.full((16,), abar))
-        assert torch.allclose(score.double(), fd, atol=2e-2, rtol=1e-2), t
+        xg = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(noised_log_density(xg, abar).sum(), xg)  # exact, float64
+        score = gmm.denoiser.score(x.float(), torch.full((len(x),), abar))
+        assert torch.allclose(score.double(), grad, atol=1e-4, rtol=1e-4), t
         eps = gmm.eps(x.float(), t)
         assert torch.allclose(eps, -math.sqrt(1 - abar) * score, atol=1e-6)
+    # the mixture's own log density agrees with the one written out here (float32)
+    lp = gmm.log_prob(x.float()).double()
+    assert torch.allclose(lp, noised_log_density(x, 1.0), atol=1e-4, rtol=1e-5)
 
 
 def test_step_matches_diffusers_ddim_with_eta_one(gmm):
