@@ -7,7 +7,8 @@ sum over tasks (only over tasks every listed optimizer finished, so that sums co
 optimizer the mean top-100 diversity, SA and novelty against MOSES train and the mean wall time
 per run; with ``--reach`` the mean oracle value of rounds 1, 5 and 10 of the generative optimizers'
 proposals against the prior's; with ``--sources`` the share of the GP-chosen molecules that the
-fine-tuned policy proposed (for GP-BO, that uniform MOSES draws did) (both for one seed, ``--seed``, default 0). Runs that have not reached their budget are left out and counted.
+fine-tuned policy proposed, for GP-BO the share that uniform MOSES draws supplied (both for one
+seed, ``--seed``, default 0). Runs that have not reached their budget are left out and counted.
 ``--recorded`` merges per-run rows kept from earlier sessions (``benchmarks/results/pmo.csv``)
 beneath the journals' own and ``--record`` writes the merged rows back, so the three seeds need
 not run on one machine; ``--reach`` and ``--sources`` read journals, so they need the run directory.

@@ -4,7 +4,6 @@ step, the tilted optimum, and checkpoint round trips."""
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 from diffusers import DDIMScheduler
